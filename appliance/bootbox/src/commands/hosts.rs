@@ -1,0 +1,94 @@
+//! `bootbox hosts list|show|add|rm`.
+
+use anyhow::{bail, Result};
+use bootbox_linbo::devices::{DeviceRecord, ExtraFields, IpAssignment, PxeFlag};
+use bootbox_linbo::MacAddr;
+use bootbox_store::Store;
+
+use super::actor;
+use crate::cli::HostsCommand;
+
+/// Runs one hosts sub-command.
+pub fn run(store: &Store, cmd: HostsCommand) -> Result<()> {
+    match cmd {
+        HostsCommand::List { room, group, json } => {
+            let hosts: Vec<DeviceRecord> = store
+                .hosts()?
+                .into_iter()
+                .filter(|h| room.as_ref().is_none_or(|r| &h.room == r))
+                .filter(|h| group.as_ref().is_none_or(|g| &h.group == g))
+                .collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&hosts)?);
+            } else {
+                println!(
+                    "{:<24} {:<17} {:<15} {:<12} {:<16} PXE",
+                    "HOSTNAME", "MAC", "IP", "ROOM", "GROUP"
+                );
+                for h in &hosts {
+                    println!(
+                        "{:<24} {:<17} {:<15} {:<12} {:<16} {}",
+                        h.hostname,
+                        h.mac,
+                        h.ip.to_string(),
+                        h.room,
+                        h.group,
+                        h.pxe.value()
+                    );
+                }
+                eprintln!("{} host(s)", hosts.len());
+            }
+            Ok(())
+        }
+        HostsCommand::Show { host } => {
+            let found = match host.parse::<MacAddr>() {
+                Ok(mac) => store.host_by_mac(mac)?,
+                Err(_) => store.host(&host.to_ascii_lowercase())?,
+            };
+            match found {
+                Some(h) => {
+                    println!("{}", serde_json::to_string_pretty(&h)?);
+                    Ok(())
+                }
+                None => bail!("no host '{host}' (give a hostname or MAC)"),
+            }
+        }
+        HostsCommand::Add {
+            hostname,
+            mac,
+            ip,
+            room,
+            group,
+            pxe,
+            role,
+        } => {
+            let mac: MacAddr = mac.parse()?;
+            let ip = IpAssignment::parse(&ip).map_err(anyhow::Error::msg)?;
+            let Some(pxe) = PxeFlag::new(pxe) else {
+                bail!("--pxe must be 0, 1, 2 or 3");
+            };
+            if !role.is_empty() && !bootbox_linbo::devices::ROLES.contains(&role.as_str()) {
+                bail!("unknown role '{role}'");
+            }
+            let host = DeviceRecord {
+                room,
+                hostname,
+                group,
+                mac,
+                ip,
+                pxe,
+                role,
+                extra: ExtraFields::default(),
+            };
+            let name = host.hostname.clone();
+            store.add_host(host, &actor())?;
+            eprintln!("added {}", name.to_ascii_lowercase());
+            Ok(())
+        }
+        HostsCommand::Rm { hostname } => {
+            let h = store.remove_host(&hostname.to_ascii_lowercase(), &actor())?;
+            eprintln!("removed {} ({})", h.hostname, h.mac);
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,1 @@
+create_image:1:"Office 2021 und Treiber",upload_image:1,halt

@@ -1,0 +1,1 @@
+partition,format:3,label,new:2,postsync:2,reboot

@@ -1,0 +1,1 @@
+format,initcache:torrent,sync:1,start:1
