@@ -30,6 +30,33 @@ pub enum Command {
     /// List, show, add and remove hosts.
     #[command(subcommand)]
     Hosts(HostsCommand),
+    /// List groups (hardware classes) and set their boot mode.
+    #[command(subcommand)]
+    Groups(GroupsCommand),
+}
+
+/// `bootbox groups …`.
+#[derive(Debug, Subcommand)]
+pub enum GroupsCommand {
+    /// List groups with their host count and boot mode.
+    List,
+    /// Set what the group's hosts boot (hosts may override it).
+    Boot {
+        /// Group name.
+        group: String,
+        /// Boot mode (`group` is not valid here).
+        #[arg(value_enum)]
+        mode: BootModeArg,
+        /// Custom kernel (path under <data>/linbo or http URL).
+        #[arg(long, required_if_eq("mode", "custom"))]
+        kernel: Option<String>,
+        /// Custom initrd.
+        #[arg(long, default_value = "")]
+        initrd: String,
+        /// Custom kernel command line.
+        #[arg(long, default_value = "")]
+        cmdline: String,
+    },
 }
 
 /// `bootbox serve`.
@@ -41,6 +68,51 @@ pub struct ServeArgs {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// LAN interface for the boot services (DHCP binds to it). Overrides
+    /// the setting from the setup wizard.
+    #[arg(long)]
+    pub interface: Option<String>,
+    /// The box's IPv4 address on that LAN (what PCs are told). Overrides
+    /// the setting from the setup wizard.
+    #[arg(long)]
+    pub server_ip: Option<std::net::Ipv4Addr>,
+    /// DHCP role: proxy (ProxyDHCP, never hands out addresses), full (an
+    /// isolated imaging VLAN only) or off. Default: the wizard's setting,
+    /// which is off until an interface is configured.
+    #[arg(long, value_enum)]
+    pub dhcp: Option<DhcpArg>,
+    /// Full DHCP only: address pool, e.g. 10.0.0.100-10.0.0.199.
+    #[arg(long, value_name = "FIRST-LAST")]
+    pub pool: Option<String>,
+    /// Full DHCP only: netmask of the LAN.
+    #[arg(long, default_value = "255.255.255.0")]
+    pub netmask: std::net::Ipv4Addr,
+    /// Full DHCP only: default gateway to hand out.
+    #[arg(long)]
+    pub router: Option<std::net::Ipv4Addr>,
+    /// Full DHCP only: DNS server to hand out (repeatable).
+    #[arg(long)]
+    pub dns: Vec<std::net::Ipv4Addr>,
+    /// Full DHCP only: DNS domain (option 15).
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// Serve the LINBO tree by TFTP on <server-ip>:69.
+    #[arg(long)]
+    pub tftp: bool,
+    /// TFTP port (tests and unprivileged runs).
+    #[arg(long, default_value_t = 69)]
+    pub tftp_port: u16,
+}
+
+/// DHCP roles on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DhcpArg {
+    /// ProxyDHCP on ports 67 and 4011.
+    Proxy,
+    /// Full DHCP server (isolated VLAN only).
+    Full,
+    /// No DHCP.
+    Off,
 }
 
 /// Log output formats.
@@ -150,4 +222,37 @@ pub enum HostsCommand {
         /// Hostname.
         hostname: String,
     },
+    /// Set what the host boots over the network: linbo, local, menu,
+    /// custom (with --kernel/--initrd/--cmdline) or group (follow its group).
+    Boot {
+        /// Hostname.
+        hostname: String,
+        /// Boot mode.
+        #[arg(value_enum)]
+        mode: BootModeArg,
+        /// Custom kernel (path under <data>/linbo or http URL).
+        #[arg(long, required_if_eq("mode", "custom"))]
+        kernel: Option<String>,
+        /// Custom initrd.
+        #[arg(long, default_value = "")]
+        initrd: String,
+        /// Custom kernel command line.
+        #[arg(long, default_value = "")]
+        cmdline: String,
+    },
+}
+
+/// Boot modes on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BootModeArg {
+    /// LINBO with the group's KernelOptions.
+    Linbo,
+    /// Local disk.
+    Local,
+    /// iPXE menu (LINBO or local disk).
+    Menu,
+    /// Custom kernel/initrd/cmdline.
+    Custom,
+    /// No host override: use the group's mode.
+    Group,
 }

@@ -1,17 +1,97 @@
 //! `bootbox serve`: the long-running service.
 //!
-//! Starts the HTTP front (health, metrics) and, in later work, the boot
-//! protocol servers, each enable-able in the configuration. Stops cleanly on
-//! SIGTERM or SIGINT.
+//! Wires the crates together: the registry (store) feeds the boot
+//! decisions (boot), which the protocol servers (proxydhcp, tftp, web)
+//! act on; every server reports into the boot timeline. Each network
+//! service is enabled by configuration (the wizard's settings, overridden
+//! by command-line flags). Stops cleanly on SIGTERM or SIGINT.
 
+mod dhcp;
+mod leases;
+mod tftp;
+
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::{Context, Result};
-use bootbox_store::Store;
+use anyhow::{bail, Context, Result};
+use bootbox_boot::timeline::Recorder;
+use bootbox_boot::{BootConfig, NbpFiles, UnknownPolicy};
+use bootbox_store::{DhcpMode, Store};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
-use crate::cli::ServeArgs;
+use crate::cli::{DhcpArg, ServeArgs};
 use crate::datadir::DataDir;
+
+/// The effective network configuration of this run.
+#[derive(Debug, Clone)]
+pub struct NetPlan {
+    /// LAN interface for DHCP.
+    pub interface: Option<String>,
+    /// The box's address on the boot LAN.
+    pub server_ip: Option<Ipv4Addr>,
+    /// DHCP role.
+    pub dhcp: DhcpMode,
+    /// TFTP on server_ip:port.
+    pub tftp: Option<u16>,
+    /// Address pool, full DHCP mode only.
+    pub full: Option<bootbox_proxydhcp::FullDhcpConfig>,
+}
+
+impl NetPlan {
+    fn resolve(store: &Store, args: &ServeArgs) -> Result<Self> {
+        let settings = store.settings()?;
+        let interface = args.interface.clone().or(settings.interface);
+        let server_ip = args.server_ip.or(settings.server_ip);
+        let dhcp = match args.dhcp {
+            Some(DhcpArg::Proxy) => DhcpMode::Proxy,
+            Some(DhcpArg::Full) => DhcpMode::Full,
+            Some(DhcpArg::Off) => DhcpMode::Off,
+            // Without an interface chosen in the wizard, DHCP stays off:
+            // never answer on a network nobody pointed us at.
+            None if interface.is_some() => settings.dhcp_mode,
+            None => DhcpMode::Off,
+        };
+        if dhcp != DhcpMode::Off && (interface.is_none() || server_ip.is_none()) {
+            bail!(
+                "DHCP needs --interface and --server-ip (or the setup wizard's network settings)"
+            );
+        }
+        let tftp = args.tftp.then_some(args.tftp_port);
+        if tftp.is_some() && server_ip.is_none() {
+            bail!("TFTP needs --server-ip (the address the PCs reach the box at)");
+        }
+        let full = match (dhcp, &args.pool) {
+            (DhcpMode::Full, Some(pool)) => Some(full_config(pool, args)?),
+            (DhcpMode::Full, None) => bail!("full DHCP needs an address pool: --pool FIRST-LAST"),
+            (_, Some(_)) => bail!("--pool is only used with --dhcp full"),
+            _ => None,
+        };
+        Ok(Self {
+            interface,
+            server_ip,
+            dhcp,
+            tftp,
+            full,
+        })
+    }
+}
+
+fn full_config(pool: &str, args: &ServeArgs) -> Result<bootbox_proxydhcp::FullDhcpConfig> {
+    let (first, last) = pool
+        .split_once('-')
+        .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)))
+        .with_context(|| {
+            format!("--pool '{pool}' is not FIRST-LAST, e.g. 10.0.0.100-10.0.0.199")
+        })?;
+    let mut cfg = bootbox_proxydhcp::FullDhcpConfig::new(first, last, args.netmask);
+    cfg.router = args.router;
+    cfg.dns = args.dns.clone();
+    cfg.domain = args.domain.clone();
+    cfg.validate().context("invalid address pool")?;
+    Ok(cfg)
+}
 
 /// Runs the service until SIGTERM/SIGINT.
 pub fn run(dir: &DataDir, store: Store, args: &ServeArgs) -> Result<()> {
@@ -23,25 +103,118 @@ pub fn run(dir: &DataDir, store: Store, args: &ServeArgs) -> Result<()> {
 }
 
 async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()> {
+    let plan = NetPlan::resolve(&store, args)?;
     let listener = TcpListener::bind(args.http)
         .await
         .with_context(|| format!("cannot listen on {} (in use? try --http)", args.http))?;
     let local = listener.local_addr()?;
+    let boot_cfg = BootConfig {
+        server_ip: plan.server_ip.unwrap_or(match local {
+            SocketAddr::V4(a) if !a.ip().is_unspecified() => *a.ip(),
+            _ => Ipv4Addr::LOCALHOST,
+        }),
+        http_port: local.port(),
+        unknown: UnknownPolicy::Register,
+        nbp: NbpFiles::default(),
+    };
+    let recorder = Recorder::start(store.clone(), Duration::from_secs(30));
+    let metrics = Arc::new(bootbox_web::Metrics::new());
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let mut tasks = tokio::task::JoinSet::new();
+    if plan.dhcp != DhcpMode::Off {
+        let server = dhcp::start(
+            &plan,
+            store.clone(),
+            boot_cfg.clone(),
+            recorder.clone(),
+            metrics.clone(),
+            dir.root().join("dhcp-leases.json"),
+        )?;
+        let mut stop = stop_rx.clone();
+        tasks.spawn(async move {
+            tokio::select! {
+                r = server => r.context("DHCP server stopped"),
+                _ = stop.changed() => Ok(()),
+            }
+        });
+    }
+    if let (Some(port), Some(ip)) = (plan.tftp, plan.server_ip) {
+        let server = tftp::start(
+            SocketAddr::from((ip, port)),
+            &dir.linbo(),
+            recorder.clone(),
+            metrics.clone(),
+        )
+        .await?;
+        let stop = stop_rx.clone();
+        tasks.spawn(async move {
+            server
+                .run(wait_stop(stop))
+                .await
+                .context("TFTP server stopped")
+        });
+    }
+
+    let boot = bootbox_web::boot::BootState::new(
+        store.clone(),
+        boot_cfg.clone(),
+        &dir.linbo(),
+        recorder.clone(),
+    )
+    .with_context(|| format!("cannot use the LINBO tree {}", dir.linbo().display()))?;
+    let mut state = bootbox_web::AppState::new(store.clone());
+    state.metrics = metrics;
+    let app = bootbox_web::boot::boot_router(boot).merge(bootbox_web::router(state));
     tracing::info!(
         data = %dir.root().display(),
         http = %local,
+        dhcp = ?plan.dhcp,
+        interface = plan.interface.as_deref().unwrap_or("-"),
+        server_ip = %boot_cfg.server_ip,
+        tftp = ?plan.tftp,
         hosts = store.host_count().unwrap_or(0),
         "bootbox started"
     );
-    let _ = store.record("service.start", format!("service started, HTTP on {local}"));
-    let app = bootbox_web::router(bootbox_web::AppState::new(store.clone()));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+    let _ = store.record(
+        "service.start",
+        format!("service started, HTTP on {local}, DHCP {:?}", plan.dhcp),
+    );
+    let http_stop = stop_rx.clone();
+    tasks.spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(wait_stop(http_stop))
         .await
-        .context("HTTP server failed")?;
+        .context("HTTP server failed")
+    });
+
+    // Run until a signal, or until a server fails.
+    let result = tokio::select! {
+        () = shutdown_signal() => Ok(()),
+        Some(done) = tasks.join_next() => match done {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(anyhow::anyhow!("a server task panicked: {e}")),
+        },
+    };
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    drop(recorder);
+    let _ = store.flush();
     let _ = store.record("service.stop", "service stopped");
     tracing::info!("bootbox stopped");
-    Ok(())
+    result
+}
+
+async fn wait_stop(mut rx: watch::Receiver<bool>) {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 async fn shutdown_signal() {

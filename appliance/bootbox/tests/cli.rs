@@ -202,6 +202,58 @@ fn hosts_commands_and_exit_codes() {
     );
     let list = bootbox(&data, &["hosts", "list", "--room", "r1"]);
     assert!(text(&list.stdout).contains("pc1"));
+    // Boot modes: per host, per group, custom kernels are checked for
+    // characters iPXE would interpret.
+    assert!(bootbox(&data, &["hosts", "boot", "pc1", "local"])
+        .status
+        .success());
+    let bad = bootbox(
+        &data,
+        &[
+            "hosts",
+            "boot",
+            "pc1",
+            "custom",
+            "--kernel",
+            "k",
+            "--cmdline",
+            "x=${evil}",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad.stderr).contains("iPXE would interpret"),
+        "{}",
+        text(&bad.stderr)
+    );
+    assert_eq!(
+        bootbox(&data, &["hosts", "boot", "pc1", "custom"])
+            .status
+            .code(),
+        Some(2),
+        "--kernel required"
+    );
+    assert!(bootbox(&data, &["groups", "boot", "g1", "menu"])
+        .status
+        .success());
+    assert_eq!(
+        bootbox(&data, &["groups", "boot", "g1", "group"])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        bootbox(&data, &["groups", "boot", "nope", "menu"])
+            .status
+            .code(),
+        Some(1)
+    );
+    let groups = text(&bootbox(&data, &["groups", "list"]).stdout);
+    assert!(
+        groups.contains("g1") && groups.contains("menu") && groups.contains("missing"),
+        "{groups}"
+    );
+
     assert!(bootbox(&data, &["hosts", "rm", "pc1"]).status.success());
     assert_eq!(
         bootbox(&data, &["hosts", "rm", "pc1"]).status.code(),

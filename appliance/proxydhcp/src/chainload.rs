@@ -111,9 +111,8 @@ impl ChainloadMemory {
             return;
         }
         if !self.entries.contains_key(&client.mac) && self.entries.len() >= self.max {
-            self.entries.retain(|_, e| {
-                now.duration_since(e.at).unwrap_or(Duration::ZERO) <= self.window
-            });
+            self.entries
+                .retain(|_, e| now.duration_since(e.at).unwrap_or(Duration::ZERO) <= self.window);
             while self.entries.len() >= self.max {
                 let Some(oldest) = self
                     .entries

@@ -130,10 +130,7 @@ mod tests {
     #[test]
     fn decode_tolerates_garbage() {
         assert_eq!(decode_suboptions(&[6, 5, 1]), vec![]);
-        assert_eq!(
-            decode_suboptions(&[0, 6, 1, 8, 71]),
-            vec![(6, vec![8])]
-        );
+        assert_eq!(decode_suboptions(&[0, 6, 1, 8, 71]), vec![(6, vec![8])]);
         assert_eq!(boot_item(&[71, 2, 0, 0, 255]), None);
     }
 }

@@ -57,7 +57,6 @@ pub(crate) mod code {
     pub const BOOTFILE_NAME: u8 = 67;
     pub const USER_CLASS: u8 = 77;
     pub const CLIENT_ARCH: u8 = 93;
-    pub const CLIENT_NDI: u8 = 94;
     pub const CLIENT_UUID: u8 = 97;
     pub const IPXE_ENCAP: u8 = 175;
     pub const END: u8 = 255;
@@ -170,6 +169,7 @@ impl Options {
     }
 
     /// Reads a 2-byte option as a big-endian u16.
+    #[cfg(test)]
     pub fn u16(&self, code: u8) -> Option<u16> {
         let v = self.get(code)?;
         let bytes: [u8; 2] = v.try_into().ok()?;
@@ -360,13 +360,37 @@ impl ReplyPacket {
     /// Appends a list-of-addresses option (skipped when empty).
     pub fn push_ipv4s(&mut self, code: u8, ips: &[Ipv4Addr]) {
         if !ips.is_empty() {
-            self.push(code, ips.iter().flat_map(|ip| ip.octets()).collect::<Vec<_>>());
+            self.push(
+                code,
+                ips.iter().flat_map(|ip| ip.octets()).collect::<Vec<_>>(),
+            );
         }
     }
 
     /// Appends a u32 option.
     pub fn push_u32(&mut self, code: u8, v: u32) {
         self.push(code, v.to_be_bytes().to_vec());
+    }
+
+    /// Encodes and checks the size against what the client accepts
+    /// (option 57, at least 576). Our replies stay far below; an oversize
+    /// one is logged and sent anyway.
+    pub fn encode_for(&self, req: &Request) -> Vec<u8> {
+        let bytes = self.encode();
+        let limit = req
+            .options
+            .get(code::MAX_MESSAGE_SIZE)
+            .and_then(|v| <[u8; 2]>::try_from(v).ok())
+            .map_or(576, |b| usize::from(u16::from_be_bytes(b)).max(576));
+        // The limit covers IP and UDP headers too (28 bytes).
+        if bytes.len() + 28 > limit {
+            tracing::warn!(
+                len = bytes.len(),
+                limit,
+                "reply larger than the client's maximum message size"
+            );
+        }
+        bytes
     }
 
     /// Encodes the reply: 236-byte header, cookie, options, END, zero

@@ -61,7 +61,9 @@ pub fn negotiate(
         }
         seen.push(name.clone());
         let answer = match (name.as_str(), number(value)) {
-            ("blksize", Some(v)) if (u64::from(MIN_BLKSIZE)..=u64::from(MAX_BLKSIZE)).contains(&v) => {
+            ("blksize", Some(v))
+                if (u64::from(MIN_BLKSIZE)..=u64::from(MAX_BLKSIZE)).contains(&v) =>
+            {
                 // v fits in u16 (checked by the range above).
                 let v = u16::try_from(v).unwrap_or(MAX_BLKSIZE);
                 n.blksize = v.min(max_blksize).clamp(MIN_BLKSIZE, MAX_BLKSIZE);
@@ -107,16 +109,36 @@ mod tests {
 
     #[test]
     fn only_requested_options_echoed_in_client_order() {
-        let n = negotiate(&opts(&[("TSIZE", "0"), ("blksize", "1024")]), Some(99), 1468, 64);
+        let n = negotiate(
+            &opts(&[("TSIZE", "0"), ("blksize", "1024")]),
+            Some(99),
+            1468,
+            64,
+        );
         assert_eq!(n.oack, opts(&[("tsize", "99"), ("blksize", "1024")]));
         assert_eq!(n.blksize, 1024);
     }
 
     #[test]
     fn blksize_clamped_and_range_checked() {
-        assert_eq!(negotiate(&opts(&[("blksize", "65464")]), None, 1468, 64).oack, opts(&[("blksize", "1468")]));
-        assert_eq!(negotiate(&opts(&[("blksize", "8")]), None, 1468, 64).blksize, 8);
-        for bad in ["7", "65465", "0", "-1", "abc", "", " 512", "99999999999999999999999"] {
+        assert_eq!(
+            negotiate(&opts(&[("blksize", "65464")]), None, 1468, 64).oack,
+            opts(&[("blksize", "1468")])
+        );
+        assert_eq!(
+            negotiate(&opts(&[("blksize", "8")]), None, 1468, 64).blksize,
+            8
+        );
+        for bad in [
+            "7",
+            "65465",
+            "0",
+            "-1",
+            "abc",
+            "",
+            " 512",
+            "99999999999999999999999",
+        ] {
             let n = negotiate(&opts(&[("blksize", bad)]), None, 1468, 64);
             assert!(n.oack.is_empty(), "{bad:?} must be ignored");
             assert_eq!(n.blksize, 512);
@@ -148,14 +170,23 @@ mod tests {
         assert_eq!(n.windowsize, 64);
         let n = negotiate(&opts(&[("windowsize", "4")]), None, 1468, 64);
         assert_eq!(n.windowsize, 4);
-        assert!(negotiate(&opts(&[("windowsize", "0")]), None, 1468, 64).oack.is_empty());
-        assert!(negotiate(&opts(&[("windowsize", "65536")]), None, 1468, 64).oack.is_empty());
+        assert!(negotiate(&opts(&[("windowsize", "0")]), None, 1468, 64)
+            .oack
+            .is_empty());
+        assert!(negotiate(&opts(&[("windowsize", "65536")]), None, 1468, 64)
+            .oack
+            .is_empty());
     }
 
     #[test]
     fn unknown_and_duplicate_options_ignored() {
         let n = negotiate(
-            &opts(&[("multicast", ""), ("blksize", "1000"), ("BLKSIZE", "600"), ("rollover", "0")]),
+            &opts(&[
+                ("multicast", ""),
+                ("blksize", "1000"),
+                ("BLKSIZE", "600"),
+                ("rollover", "0"),
+            ]),
             Some(1),
             1468,
             64,

@@ -448,7 +448,10 @@ mod tests {
 
     #[test]
     fn ack_data_error_oack() {
-        assert_eq!(Packet::parse(&[0, 4, 1, 2]), Ok(Packet::Ack { block: 0x0102 }));
+        assert_eq!(
+            Packet::parse(&[0, 4, 1, 2]),
+            Ok(Packet::Ack { block: 0x0102 })
+        );
         // Trailing bytes after an ACK are tolerated.
         assert_eq!(
             Packet::parse(&[0, 4, 0, 7, 0, 0]),

@@ -124,7 +124,10 @@ mod tests {
         assert_eq!(sanitize(b"a/../../b"), Err(PathError::ParentComponent));
         assert_eq!(sanitize(b"/.."), Err(PathError::ParentComponent));
         assert_eq!(sanitize(b"a/.."), Err(PathError::ParentComponent));
-        assert_eq!(sanitize(b"boot\\x64\\wdsnbp.com"), Err(PathError::Backslash));
+        assert_eq!(
+            sanitize(b"boot\\x64\\wdsnbp.com"),
+            Err(PathError::Backslash)
+        );
         assert_eq!(sanitize(b"..\\x"), Err(PathError::Backslash));
         assert_eq!(sanitize(b"a\0b"), Err(PathError::Nul));
         assert_eq!(sanitize(b""), Err(PathError::Empty));
@@ -148,8 +151,14 @@ mod tests {
         symlink("sub/file", root.join("inside")).unwrap();
         symlink("sub", root.join("subdir-link")).unwrap();
 
-        assert_eq!(resolve_under(&root, "sub/file").await.unwrap(), root.join("sub/file"));
-        assert_eq!(resolve_under(&root, "inside").await.unwrap(), root.join("sub/file"));
+        assert_eq!(
+            resolve_under(&root, "sub/file").await.unwrap(),
+            root.join("sub/file")
+        );
+        assert_eq!(
+            resolve_under(&root, "inside").await.unwrap(),
+            root.join("sub/file")
+        );
         assert_eq!(
             resolve_under(&root, "subdir-link/file").await.unwrap(),
             root.join("sub/file")

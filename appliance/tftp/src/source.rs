@@ -42,7 +42,9 @@ impl Opened {
 
 impl fmt::Debug for Opened {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Opened").field("size", &self.size).finish_non_exhaustive()
+        f.debug_struct("Opened")
+            .field("size", &self.size)
+            .finish_non_exhaustive()
     }
 }
 

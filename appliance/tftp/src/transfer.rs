@@ -23,9 +23,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use std::pin::Pin;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::UdpSocket;
-use tokio::time::Instant;
+
+use tokio::time::{Instant, Sleep};
 use tracing::debug;
 
 use crate::event::AbortReason;
@@ -73,6 +75,9 @@ struct Sender<'a, R> {
     eof_queued: bool,
     bytes_acked: u64,
     buf: Vec<u8>,
+    /// One timer for the whole transfer, re-armed per wait (cheaper than a
+    /// new timer per packet).
+    timer: Pin<Box<Sleep>>,
 }
 
 /// Sends `reader` to `peer` from `sock`. If `oack` is given it is sent first
@@ -95,6 +100,7 @@ pub(crate) async fn send_file<R: AsyncRead + Unpin>(
         eof_queued: false,
         bytes_acked: 0,
         buf: vec![0; RECV_BUF],
+        timer: Box::pin(tokio::time::sleep(params.timeout)),
     };
     let mut result = Ok(());
     if let Some(oack) = oack {
@@ -109,27 +115,36 @@ pub(crate) async fn send_file<R: AsyncRead + Unpin>(
     }
 }
 
+/// Sends one datagram; failures are left to the retransmission timer.
+async fn send(sock: &UdpSocket, peer: SocketAddr, packet: &[u8]) {
+    if let Err(e) = sock.send_to(packet, peer).await {
+        debug!(%peer, error = %e, "tftp send failed");
+    }
+}
+
 impl<R: AsyncRead + Unpin> Sender<'_, R> {
-    async fn send(&self, packet: &[u8]) {
-        if let Err(e) = self.sock.send_to(packet, self.peer).await {
-            // Left to the retransmission timer.
-            debug!(peer = %self.peer, error = %e, "tftp send failed");
-        }
+    /// Arms the retransmission timer for one timeout from now.
+    fn arm_timer(&mut self) {
+        let deadline = Instant::now() + self.params.timeout;
+        self.timer.as_mut().reset(deadline);
     }
 
-    /// Waits for an ACK or ERROR from the peer until `deadline`.
-    async fn recv(&mut self, deadline: Instant) -> Incoming {
+    /// Waits for an ACK or ERROR from the peer until the timer fires.
+    async fn recv(&mut self) -> Incoming {
         loop {
-            let received =
-                tokio::time::timeout_at(deadline, self.sock.recv_from(&mut self.buf)).await;
+            let received = tokio::select! {
+                biased;
+                received = self.sock.recv_from(&mut self.buf) => Some(received),
+                () = self.timer.as_mut() => None,
+            };
             let (len, from) = match received {
-                Err(_) => return Incoming::Timeout,
-                Ok(Err(e)) => {
+                None => return Incoming::Timeout,
+                Some(Err(e)) => {
                     debug!(peer = %self.peer, error = %e, "tftp recv failed");
                     tokio::task::yield_now().await;
                     continue;
                 }
-                Ok(Ok(got)) => got,
+                Some(Ok(got)) => got,
             };
             let packet = Packet::parse(&self.buf[..len]);
             if from != self.peer {
@@ -153,10 +168,10 @@ impl<R: AsyncRead + Unpin> Sender<'_, R> {
     async fn negotiate(&mut self, oack: &[u8]) -> Result<(), AbortReason> {
         let mut retries = 0;
         loop {
-            self.send(oack).await;
-            let deadline = Instant::now() + self.params.timeout;
+            send(self.sock, self.peer, oack).await;
+            self.arm_timer();
             loop {
-                match self.recv(deadline).await {
+                match self.recv().await {
                     Incoming::Ack(0) => return Ok(()),
                     Incoming::Ack(_) => continue,
                     Incoming::ClientError { code, message } => {
@@ -206,16 +221,16 @@ impl<R: AsyncRead + Unpin> Sender<'_, R> {
             while !self.eof_queued && self.window.len() < self.params.windowsize {
                 if let Err(e) = self.read_block().await {
                     let reply = Packet::error(ErrorCode::NotDefined, "read error");
-                    self.send(&reply.encode()).await;
+                    send(self.sock, self.peer, &reply.encode()).await;
                     return Err(AbortReason::Io(format!("reading the file: {e}")));
                 }
             }
             for packet in &self.window {
-                self.send(packet).await;
+                send(self.sock, self.peer, packet).await;
             }
-            let deadline = Instant::now() + self.params.timeout;
+            self.arm_timer();
             loop {
-                match self.recv(deadline).await {
+                match self.recv().await {
                     Incoming::Timeout => {
                         retries += 1;
                         if retries > self.params.retries {

@@ -5,7 +5,9 @@
 //! registry through [`bootbox_store::Store`] and never touch sockets of the
 //! boot protocols.
 
+pub mod boot;
 mod metrics;
+mod timeline;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -47,6 +49,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
+        .route("/api/v1/hosts/{mac}/timeline", get(timeline::host_timeline))
         .with_state(state)
 }
 

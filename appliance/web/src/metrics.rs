@@ -1,6 +1,8 @@
 //! Prometheus metrics of the service.
 
 use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
@@ -10,7 +12,13 @@ pub struct Metrics {
     registry: Registry,
     hosts: Gauge,
     uptime: Gauge,
+    dhcp_replies: Labelled,
+    dhcp_ignored: Labelled,
+    tftp_transfers: Labelled,
+    tftp_bytes: Counter,
 }
+
+type Labelled = Family<Vec<(String, String)>, Counter>;
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -35,11 +43,58 @@ impl Metrics {
             "Version of the running service",
             Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
         );
+        let dhcp_replies = Labelled::default();
+        registry.register(
+            "dhcp_replies",
+            "DHCP replies sent, by kind (offer, ack, nak)",
+            dhcp_replies.clone(),
+        );
+        let dhcp_ignored = Labelled::default();
+        registry.register(
+            "dhcp_ignored",
+            "DHCP requests deliberately not answered, by reason",
+            dhcp_ignored.clone(),
+        );
+        let tftp_transfers = Labelled::default();
+        registry.register(
+            "tftp_transfers",
+            "TFTP transfers ended, by outcome",
+            tftp_transfers.clone(),
+        );
+        let tftp_bytes = Counter::default();
+        registry.register("tftp_sent_bytes", "Bytes sent by TFTP", tftp_bytes.clone());
         Self {
             registry,
             hosts,
             uptime,
+            dhcp_replies,
+            dhcp_ignored,
+            tftp_transfers,
+            tftp_bytes,
         }
+    }
+
+    /// Counts a DHCP reply of `kind` (`offer`, `ack`, `nak`).
+    pub fn dhcp_reply(&self, kind: &str) {
+        self.dhcp_replies
+            .get_or_create(&vec![("kind".into(), kind.into())])
+            .inc();
+    }
+
+    /// Counts a DHCP request not answered, with a reason like `not_pxe`.
+    pub fn dhcp_ignored(&self, reason: &str) {
+        self.dhcp_ignored
+            .get_or_create(&vec![("reason".into(), reason.into())])
+            .inc();
+    }
+
+    /// Counts a finished TFTP transfer (`completed`, `aborted_by_client`,
+    /// `timeout`, `not_found`, `denied`, `busy`) and its bytes.
+    pub fn tftp_transfer(&self, outcome: &str, bytes: u64) {
+        self.tftp_transfers
+            .get_or_create(&vec![("outcome".into(), outcome.into())])
+            .inc();
+        self.tftp_bytes.inc_by(bytes);
     }
 
     /// Updates the host count.

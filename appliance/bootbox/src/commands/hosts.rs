@@ -3,10 +3,10 @@
 use anyhow::{bail, Result};
 use bootbox_linbo::devices::{DeviceRecord, ExtraFields, IpAssignment, PxeFlag};
 use bootbox_linbo::MacAddr;
-use bootbox_store::Store;
+use bootbox_store::{BootMode, HostSettings, Store};
 
 use super::actor;
-use crate::cli::HostsCommand;
+use crate::cli::{BootModeArg, HostsCommand};
 
 /// Runs one hosts sub-command.
 pub fn run(store: &Store, cmd: HostsCommand) -> Result<()> {
@@ -85,10 +85,56 @@ pub fn run(store: &Store, cmd: HostsCommand) -> Result<()> {
             eprintln!("added {}", name.to_ascii_lowercase());
             Ok(())
         }
+        HostsCommand::Boot {
+            hostname,
+            mode,
+            kernel,
+            initrd,
+            cmdline,
+        } => {
+            let boot = boot_mode(mode, kernel, initrd, cmdline)?;
+            let name = hostname.to_ascii_lowercase();
+            store.set_host_settings(&name, HostSettings { boot }, &actor())?;
+            eprintln!("boot mode of {name} set to {mode:?}");
+            Ok(())
+        }
         HostsCommand::Rm { hostname } => {
             let h = store.remove_host(&hostname.to_ascii_lowercase(), &actor())?;
             eprintln!("removed {} ({})", h.hostname, h.mac);
             Ok(())
         }
     }
+}
+
+/// Builds a boot mode from the command line; `None` means "follow the group".
+pub fn boot_mode(
+    mode: BootModeArg,
+    kernel: Option<String>,
+    initrd: String,
+    cmdline: String,
+) -> Result<Option<BootMode>> {
+    let boot = match mode {
+        BootModeArg::Linbo => Some(BootMode::Linbo),
+        BootModeArg::Local => Some(BootMode::Local),
+        BootModeArg::Menu => Some(BootMode::Menu),
+        BootModeArg::Group => None,
+        BootModeArg::Custom => Some(BootMode::Custom {
+            kernel: kernel.unwrap_or_default(),
+            initrd,
+            cmdline,
+        }),
+    };
+    if let Some(BootMode::Custom {
+        kernel,
+        initrd,
+        cmdline,
+    }) = &boot
+    {
+        for v in [kernel, initrd, cmdline] {
+            if !bootbox_boot::script::safe_cmdline(v) {
+                bail!("'{v}' contains '$' or control characters, which iPXE would interpret");
+            }
+        }
+    }
+    Ok(boot)
 }

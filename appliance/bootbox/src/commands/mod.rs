@@ -1,6 +1,7 @@
 //! One function per CLI command. Each opens what it needs, does one thing
 //! and returns an `anyhow` error with a cause a school admin can act on.
 
+mod groups;
 mod hosts;
 mod import;
 
@@ -53,6 +54,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Hosts(cmd) => {
             let (_lock, store) = open(&dir)?;
             hosts::run(&store, cmd)
+        }
+        Command::Groups(cmd) => {
+            let (_lock, store) = open(&dir)?;
+            groups::run(&store, cmd)
         }
     }
 }

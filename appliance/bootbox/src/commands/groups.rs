@@ -1,0 +1,49 @@
+//! `bootbox groups list|boot`.
+
+use anyhow::{bail, Result};
+use bootbox_store::{GroupSettings, Store};
+
+use super::actor;
+use super::hosts::boot_mode;
+use crate::cli::{BootModeArg, GroupsCommand};
+
+/// Runs one groups sub-command.
+pub fn run(store: &Store, cmd: GroupsCommand) -> Result<()> {
+    match cmd {
+        GroupsCommand::List => {
+            let hosts = store.hosts()?;
+            println!("{:<20} {:>6} {:<10} START.CONF", "GROUP", "HOSTS", "BOOT");
+            for g in store.groups()? {
+                let n = hosts.iter().filter(|h| h.group == g.name).count();
+                let mode = match store.group_settings(&g.name)?.boot {
+                    bootbox_store::BootMode::Linbo => "linbo",
+                    bootbox_store::BootMode::Local => "local",
+                    bootbox_store::BootMode::Menu => "menu",
+                    bootbox_store::BootMode::Custom { .. } => "custom",
+                };
+                let conf = if g.start_conf.is_some() {
+                    "yes"
+                } else {
+                    "missing"
+                };
+                println!("{:<20} {n:>6} {mode:<10} {conf}", g.name);
+            }
+            Ok(())
+        }
+        GroupsCommand::Boot {
+            group,
+            mode,
+            kernel,
+            initrd,
+            cmdline,
+        } => {
+            if mode == BootModeArg::Group {
+                bail!("a group cannot follow itself; use linbo, local, menu or custom");
+            }
+            let boot = boot_mode(mode, kernel, initrd, cmdline)?.unwrap_or_default();
+            store.set_group_settings(&group, GroupSettings { boot }, &actor())?;
+            eprintln!("boot mode of group {group} set to {mode:?}");
+            Ok(())
+        }
+    }
+}
