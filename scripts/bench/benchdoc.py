@@ -3,7 +3,7 @@
 - write_section(report, name, text): replaces the part of REPORT
   (docs/benchmarks.md) between <!-- NAME:begin --> and <!-- NAME:end -->,
   or appends it; creates the file if missing. Other sections are kept.
-- machine(): one line about the machine (cores, CPU model, kernel).
+- machine(): one line about the machine (cores, CPU model, kernel, load).
 - proc_cpu_seconds(pid), proc_hwm_kb(pid), children(pid): /proc readers
   for server CPU time and peak RSS.
 """
@@ -42,7 +42,10 @@ def machine():
                 break
     except OSError:
         pass
-    return f"{os.cpu_count()} cores ({cpu}), Linux {platform.release()}"
+    # The 1-minute load average when the section is written: a busy machine
+    # (builds, other benches) shows up here and explains noisy numbers.
+    load = os.getloadavg()[0]
+    return f"{os.cpu_count()} cores ({cpu}), Linux {platform.release()}, load average {load:.2f}"
 
 
 _TICK = os.sysconf("SC_CLK_TCK")

@@ -179,6 +179,14 @@ def timed_concurrent(port, name, expect, size, out_dir):
     return CONCURRENT * size / elapsed
 
 
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def version(cmd):
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=5)
@@ -196,6 +204,7 @@ def main():
     files = {}
     for name in ("1M.bin", "32M.bin"):
         files[name] = (sha256_file(os.path.join(root, name)), os.path.getsize(os.path.join(root, name)))
+    load_before = loadavg()
     for name, port in servers:
         wait_ready(port, "probe")
         print(f"ready: {name} on port {port}", file=sys.stderr)
@@ -286,7 +295,8 @@ def main():
 ## TFTP server: bootbox-tftp vs tftpd-hpa vs dnsmasq
 
 Run by `scripts/bench/tftp` on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores ({cpu}),
-Python {platform.python_version()}. All three servers run at the same time in a private network
+Python {platform.python_version()}; load average {load_before} before and {loadavg()} after the run
+(other work on the machine makes single numbers noisy; compare within one run). All three servers run at the same time in a private network
 namespace on its 127.0.0.1 (loopback, no packet loss) and serve the same directory; every case
 alternates between them, so they share the machine's conditions. Single downloads: median of
 {runs} runs (1 MB: {runs * 3}) with the Python RFC 7440 client in `scripts/bench/tftp.py`

@@ -33,6 +33,29 @@ pub enum Command {
     /// List groups (hardware classes) and set their boot mode.
     #[command(subcommand)]
     Groups(GroupsCommand),
+    /// API tokens for scripts (shown once, stored hashed).
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+}
+
+/// `bootbox tokens …`.
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Create a token and print it (only this once).
+    Create {
+        /// Name (a-z, 0-9, '-'), shown in the audit log.
+        name: String,
+        /// What it may do: read, images or admin.
+        #[arg(long, default_value = "read")]
+        scope: String,
+    },
+    /// List tokens (names and scopes; secrets are not stored).
+    List,
+    /// Revoke a token.
+    Revoke {
+        /// Name.
+        name: String,
+    },
 }
 
 /// `bootbox groups …`.
@@ -96,6 +119,10 @@ pub struct ServeArgs {
     /// Full DHCP only: DNS domain (option 15).
     #[arg(long)]
     pub domain: Option<String>,
+    /// Disk space (MiB) image uploads must leave free, so the box keeps
+    /// working when images fill the disk.
+    #[arg(long, default_value_t = 256)]
+    pub image_reserve_mib: u64,
     /// Serve the LINBO tree by TFTP on <server-ip>:69.
     #[arg(long)]
     pub tftp: bool,

@@ -165,6 +165,12 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
     .with_context(|| format!("cannot use the LINBO tree {}", dir.linbo().display()))?;
     let mut state = bootbox_web::AppState::new(store.clone());
     state.metrics = metrics;
+    state.images = Some(images_ctx(
+        dir,
+        &store,
+        plan.server_ip,
+        args.image_reserve_mib,
+    )?);
     let app = bootbox_web::boot::boot_router(boot).merge(bootbox_web::router(state));
     tracing::info!(
         data = %dir.root().display(),
@@ -207,6 +213,49 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
     let _ = store.record("service.stop", "service stopped");
     tracing::info!("bootbox stopped");
     result
+}
+
+/// Opens the image tree, repairs what a crash left behind, and brings the
+/// catalogue in the store in line with the disk.
+fn images_ctx(
+    dir: &DataDir,
+    store: &Store,
+    server_ip: Option<Ipv4Addr>,
+    reserve_mib: u64,
+) -> Result<bootbox_web::images::ImagesCtx> {
+    let tree =
+        bootbox_images::ImageTree::open(&dir.linbo()).context("cannot open the image tree")?;
+    for note in tree.recover().context("cannot repair the image tree")? {
+        tracing::warn!("{note}");
+        let _ = store.record("image.recover", note);
+    }
+    let on_disk = tree.scan();
+    let known = store.images()?;
+    for img in &on_disk {
+        if !known.contains(img) {
+            store.put_image(img.clone(), "system")?;
+        }
+    }
+    for old in known
+        .iter()
+        .filter(|k| !on_disk.iter().any(|d| d.name == k.name))
+    {
+        store.remove_image(&old.name, "system")?;
+    }
+    if let Some(ip) = server_ip {
+        if let Err(e) = tree.write_multicast_list(ip, bootbox_images::PORTBASE) {
+            tracing::warn!(error = %e, "cannot write multicast.list");
+        }
+    }
+    Ok(bootbox_web::images::ImagesCtx {
+        tree: Arc::new(tree),
+        limits: bootbox_images::UploadLimits {
+            reserve: reserve_mib << 20,
+            ..bootbox_images::UploadLimits::default()
+        },
+        server_ip,
+        hooks: None,
+    })
 }
 
 async fn wait_stop(mut rx: watch::Receiver<bool>) {

@@ -1,37 +1,13 @@
 //! The `bootbox` binary as an admin uses it: exit codes, messages, the
 //! data-dir lock, `serve` answering curl, and crash safety of imports.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_bootbox");
+mod common;
 
-fn bootbox(data: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .env_remove("BOOTBOX_FAILPOINT")
-        .output()
-        .expect("run bootbox")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Kills the child (by PID, through the handle) when the test ends, pass or fail.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::*;
 
 /// A devices.csv with a header comment on line 1 and `n` hosts on lines
 /// 2..=n+1, each line unique.
@@ -275,39 +251,6 @@ fn hosts_commands_and_exit_codes() {
     let out = bootbox(&data, &["import", "devices", "/nonexistent/devices.csv"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("/nonexistent/devices.csv"));
-}
-
-/// Reads the child's stderr on a thread and forwards lines over a channel,
-/// so the test can wait for a line without blocking forever.
-fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().expect("piped stderr");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-fn wait_for_line(rx: &mpsc::Receiver<String>, needle: &str) -> String {
-    loop {
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(line) if line.contains(needle) => return line,
-            Ok(_) => continue,
-            Err(e) => panic!("no line containing '{needle}': {e}"),
-        }
-    }
-}
-
-fn curl(url: &str) -> (bool, String) {
-    let out = Command::new("curl")
-        .args(["-fsS", "--max-time", "10", url])
-        .output()
-        .expect("curl installed");
-    (out.status.success(), text(&out.stdout))
 }
 
 #[test]

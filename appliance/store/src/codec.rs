@@ -137,4 +137,5 @@ stored!(
     crate::model::HostSettings => "bootbox.host_settings",
     crate::model::GroupSettings => "bootbox.group_settings",
     crate::model::BootEvent => "bootbox.boot_event",
+    crate::tokens::ApiToken => "bootbox.api_token",
 );

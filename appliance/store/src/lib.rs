@@ -21,6 +21,7 @@ pub mod model;
 pub mod schema;
 mod store;
 mod tables;
+pub mod tokens;
 
 pub use codec::CorruptValue;
 pub use error::{Result, StoreError};

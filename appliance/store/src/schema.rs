@@ -10,6 +10,7 @@
 //! | 1 | first layout: hosts keyed by hostname, MAC index |
 //! | 2 | IPv4 index `host_by_ip` (uniqueness of fixed addresses enforced by the store) |
 //! | 3 | boot settings per host and group, boot timeline per MAC |
+//! | 4 | API tokens (argon2id hashes) |
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
@@ -20,7 +21,7 @@ use crate::model::{
 use crate::{Result, StoreError};
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 /// Key of the schema version in [`META`].
 pub const VERSION_KEY: &str = "schema_version";
 
@@ -52,6 +53,10 @@ pub const GROUP_SETTINGS: TableDefinition<&str, Json<GroupSettings>> =
 /// Boot timeline: (MAC, sequence) → event, bounded per MAC. Since version 3.
 pub const TIMELINE: TableDefinition<([u8; 6], u64), Json<BootEvent>> =
     TableDefinition::new("timeline");
+
+/// API tokens by name. Since version 4.
+pub const API_TOKENS: TableDefinition<&str, Json<crate::tokens::ApiToken>> =
+    TableDefinition::new("api_tokens");
 
 /// Reads the schema version; `None` for a database without a meta table.
 pub fn read_version(db: &redb::Database) -> Result<Option<u64>> {
@@ -87,6 +92,7 @@ pub fn upgrade(db: &redb::Database) -> Result<()> {
                 match v {
                     1 => v1_to_v2(&txn)?,
                     2 => v2_to_v3(&txn)?,
+                    3 => v3_to_v4(&txn)?,
                     other => {
                         return Err(StoreError::Invalid(format!(
                             "no migration from schema version {other}"
@@ -112,7 +118,8 @@ fn create_all(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(HOST_BY_IP)?;
     txn.open_table(IMAGES)?;
     txn.open_table(EVENTS)?;
-    v2_to_v3(txn)
+    v2_to_v3(txn)?;
+    v3_to_v4(txn)
 }
 
 /// Version 3 adds the boot settings and the boot timeline tables.
@@ -120,6 +127,12 @@ fn v2_to_v3(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(HOST_SETTINGS)?;
     txn.open_table(GROUP_SETTINGS)?;
     txn.open_table(TIMELINE)?;
+    Ok(())
+}
+
+/// Version 4 adds the API token table.
+fn v3_to_v4(txn: &WriteTransaction) -> Result<()> {
+    txn.open_table(API_TOKENS)?;
     Ok(())
 }
 

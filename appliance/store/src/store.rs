@@ -359,6 +359,72 @@ impl Store {
         }))
     }
 
+    // ----- API tokens -----------------------------------------------------
+
+    /// Creates a token; returns the secret text, shown only this once.
+    pub fn create_token(
+        &self,
+        name: &str,
+        scope: crate::tokens::Scope,
+        actor: &str,
+    ) -> Result<String> {
+        let (token, text) = crate::tokens::mint(name, scope).map_err(StoreError::Invalid)?;
+        let msg = format!("API token {name} created (scope {scope:?})");
+        self.write(actor, "token.create", msg, |txn| {
+            let mut t = txn.open_table(schema::API_TOKENS)?;
+            if t.get(name)?.is_some() {
+                return Err(StoreError::Invalid(format!(
+                    "a token named {name} exists; revoke it first"
+                )));
+            }
+            tables::put(&mut t, name, token)
+        })?;
+        Ok(text)
+    }
+
+    /// All tokens (hashes, never secrets).
+    pub fn tokens(&self) -> Result<Vec<crate::tokens::ApiToken>> {
+        let txn = self.db.begin_read()?;
+        tables::all(&txn.open_table(schema::API_TOKENS)?, "api_tokens")
+    }
+
+    /// Deletes a token.
+    pub fn revoke_token(&self, name: &str, actor: &str) -> Result<()> {
+        self.write(
+            actor,
+            "token.revoke",
+            format!("API token {name} revoked"),
+            |txn| {
+                if txn.open_table(schema::API_TOKENS)?.remove(name)?.is_none() {
+                    return Err(not_found("token", name));
+                }
+                Ok(())
+            },
+        )
+    }
+
+    /// Checks a `bbx.<name>.<secret>` token; returns its name and scope.
+    pub fn authenticate(&self, text: &str) -> Result<Option<(String, crate::tokens::Scope)>> {
+        let Some((name, secret)) = crate::tokens::split(text) else {
+            return Ok(None);
+        };
+        let txn = self.db.begin_read()?;
+        let Some(token) = tables::get(&txn.open_table(schema::API_TOKENS)?, "api_tokens", name)?
+        else {
+            return Ok(None);
+        };
+        Ok(crate::tokens::verify(&token, secret).then(|| (token.name.clone(), token.scope)))
+    }
+
+    /// Records an audit event for an action done outside the store (files,
+    /// services), in its own transaction.
+    pub fn audit(&self, actor: &str, action: &str, message: impl Into<String>) -> Result<u64> {
+        let txn = self.db.begin_write()?;
+        let seq = append_event(&txn, Event::audit(actor, action, message))?;
+        txn.commit()?;
+        Ok(seq)
+    }
+
     // ----- boot timeline --------------------------------------------------
 
     /// Appends boot events, keeping at most [`TIMELINE_PER_MAC`] per MAC.
@@ -439,6 +505,19 @@ impl Store {
             let name = image.name.clone();
             tables::put(&mut txn.open_table(IMAGES)?, &name, image)
         })
+    }
+
+    /// Removes an image entry (its files are gone).
+    pub fn remove_image(&self, name: &str, actor: &str) -> Result<()> {
+        self.write(
+            actor,
+            "image.remove",
+            format!("image {name} removed from the catalogue"),
+            |txn| {
+                txn.open_table(IMAGES)?.remove(name)?;
+                Ok(())
+            },
+        )
     }
 
     // ----- import ---------------------------------------------------------

@@ -57,6 +57,8 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 mod error;
 mod event;
 pub mod options;

@@ -150,7 +150,7 @@ impl<R: AsyncRead + Unpin> Sender<'_, R> {
             if from != self.peer {
                 if !matches!(packet, Ok(Packet::Error { .. })) {
                     let reply = Packet::error(ErrorCode::UnknownTid, "unknown transfer ID");
-                    let _ = self.sock.send_to(&reply.encode(), from).await;
+                    let _ = self.sock.try_send_to(&reply.encode(), from);
                 }
                 continue;
             }

@@ -6,6 +6,8 @@
 //! boot protocols.
 
 pub mod boot;
+pub mod error;
+pub mod images;
 mod metrics;
 mod timeline;
 
@@ -31,6 +33,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// When the service started.
     pub started: Instant,
+    /// Image management, when enabled.
+    pub images: Option<images::ImagesCtx>,
 }
 
 impl AppState {
@@ -40,6 +44,7 @@ impl AppState {
             store,
             metrics: Arc::new(Metrics::new()),
             started: Instant::now(),
+            images: None,
         }
     }
 }
@@ -50,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .route("/api/v1/hosts/{mac}/timeline", get(timeline::host_timeline))
+        .merge(images::routes())
         .with_state(state)
 }
 

@@ -9,6 +9,7 @@ use bootbox_linbo::MacAddr;
 use bootbox_store::BootEvent;
 use serde::Serialize;
 
+use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 
 /// Response body.
@@ -24,39 +25,32 @@ pub struct Timeline {
     pub hints: Vec<String>,
 }
 
-/// JSON error with a stable code and a human message.
-pub fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    (
-        status,
-        Json(serde_json::json!({ "error": { "code": code, "message": message.into() } })),
-    )
-        .into_response()
-}
-
-pub async fn host_timeline(State(st): State<AppState>, Path(mac): Path<String>) -> Response {
-    let Ok(mac) = mac.parse::<MacAddr>() else {
-        return error(
+/// `GET /api/v1/hosts/{mac}/timeline`.
+pub async fn host_timeline(
+    State(st): State<AppState>,
+    Path(mac): Path<String>,
+) -> ApiResult<Response> {
+    let mac = mac.parse::<MacAddr>().map_err(|_| {
+        ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_mac",
             format!("'{mac}' is not a MAC address"),
-        );
-    };
+        )
+    })?;
     let store = st.store.clone();
-    let read = tokio::task::spawn_blocking(move || {
+    let (events, host) = tokio::task::spawn_blocking(move || {
         let events = store.timeline(mac, 200)?;
         let host = store.host_by_mac(mac)?;
         Ok::<_, bootbox_store::StoreError>((events, host))
     })
-    .await;
-    match read {
-        Ok(Ok((events, host))) => Json(Timeline {
-            mac: mac.to_string(),
-            hostname: host.map(|h| h.hostname),
-            hints: bootbox_boot::timeline::hints(&events),
-            events,
-        })
-        .into_response(),
-        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
-    }
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::store)?;
+    Ok(Json(Timeline {
+        mac: mac.to_string(),
+        hostname: host.map(|h| h.hostname),
+        hints: bootbox_boot::timeline::hints(&events),
+        events,
+    })
+    .into_response())
 }

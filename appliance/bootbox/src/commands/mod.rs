@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use bootbox_store::Store;
 
-use crate::cli::{Cli, Command, ExportCommand, ImportCommand, Merge};
+use crate::cli::{Cli, Command, ExportCommand, ImportCommand, Merge, TokensCommand};
 use crate::datadir::{DataDir, DirLock};
 use crate::{logging, serve};
 
@@ -59,6 +59,10 @@ pub fn run(cli: Cli) -> Result<()> {
             let (_lock, store) = open(&dir)?;
             groups::run(&store, cmd)
         }
+        Command::Tokens(cmd) => {
+            let (_lock, store) = open(&dir)?;
+            tokens(&store, cmd)
+        }
     }
 }
 
@@ -75,6 +79,27 @@ fn strategy(m: Merge) -> bootbox_store::MergeStrategy {
         Merge::Update => bootbox_store::MergeStrategy::Update,
         Merge::AddOnly => bootbox_store::MergeStrategy::AddOnly,
     }
+}
+
+fn tokens(store: &Store, cmd: TokensCommand) -> Result<()> {
+    match cmd {
+        TokensCommand::Create { name, scope } => {
+            let scope = scope.parse().map_err(anyhow::Error::msg)?;
+            let text = store.create_token(&name, scope, &actor())?;
+            eprintln!("token {name} created; it is shown only now:");
+            println!("{text}");
+        }
+        TokensCommand::List => {
+            for t in store.tokens()? {
+                println!("{:<24} {:?}", t.name, t.scope);
+            }
+        }
+        TokensCommand::Revoke { name } => {
+            store.revoke_token(&name, &actor())?;
+            eprintln!("token {name} revoked");
+        }
+    }
+    Ok(())
 }
 
 fn export_devices(store: &Store, file: &Path) -> Result<()> {

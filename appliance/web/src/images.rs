@@ -1,0 +1,365 @@
+//! Image catalogue API: list, versions, streamed upload, restore, delete,
+//! retention. Mutating calls need an API token (`Authorization: Bearer
+//! bbx.<name>.<secret>`) with the `images` or `admin` scope; every change
+//! is audited with the token's name and the client address.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /api/v1/images` | catalogue |
+//! | `GET /api/v1/images/{name}/versions` | current files and backups |
+//! | `PUT /api/v1/images/{name}/files/{file}` | upload `<name>.qcow2`/`.qdiff`; `X-Image-Sha256`, `?comment=` optional |
+//! | `POST /api/v1/images/{name}/backups/{stamp}/restore` | make a backup current |
+//! | `DELETE /api/v1/images/{name}/backups/{stamp}` | delete one backup |
+//! | `POST /api/v1/images/{name}/retain?keep=N` | delete all but the newest N backups |
+//! | `DELETE /api/v1/images/{name}` | delete an image no group uses |
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use bootbox_images::{ImageError, ImageTree, UploadLimits};
+use bootbox_store::tokens::Scope;
+use futures_util::StreamExt;
+use serde::Deserialize;
+
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+
+/// Called after every change of the image tree (torrent files, seeding).
+pub trait ImageHooks: Send + Sync + 'static {
+    /// `base` changed (new version, restore, deletion).
+    fn changed(&self, base: &str);
+}
+
+/// What the image API needs besides the store.
+#[derive(Clone)]
+pub struct ImagesCtx {
+    /// The tree under `<data>/linbo`.
+    pub tree: Arc<ImageTree>,
+    /// Upload limits.
+    pub limits: UploadLimits,
+    /// The box's address, for multicast.list.
+    pub server_ip: Option<Ipv4Addr>,
+    /// Extra work after a change.
+    pub hooks: Option<Arc<dyn ImageHooks>>,
+}
+
+/// The image API routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/images", get(list))
+        .route("/api/v1/images/{name}", delete(delete_image))
+        .route("/api/v1/images/{name}/versions", get(versions))
+        .route("/api/v1/images/{name}/files/{file}", put(upload))
+        .route(
+            "/api/v1/images/{name}/backups/{stamp}/restore",
+            post(restore),
+        )
+        .route(
+            "/api/v1/images/{name}/backups/{stamp}",
+            delete(delete_backup),
+        )
+        .route("/api/v1/images/{name}/retain", post(retain))
+}
+
+/// Checks the bearer token; returns the actor name for the audit log.
+pub fn authorize(st: &AppState, headers: &HeaderMap, needed: Scope) -> ApiResult<String> {
+    let Some(text) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "sign in or send an API token (Authorization: Bearer bbx.…)",
+        ));
+    };
+    match st.store.authenticate(text) {
+        Ok(Some((name, scope))) if scope.allows(needed) => Ok(format!("token:{name}")),
+        Ok(Some((name, _))) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("token {name} may not do this ({needed:?} needed)"),
+        )),
+        Ok(None) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "unknown or revoked API token",
+        )),
+        Err(e) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store",
+            e.to_string(),
+        )),
+    }
+}
+
+fn ctx(st: &AppState) -> ApiResult<ImagesCtx> {
+    st.images.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "images_off",
+            "image management is not enabled",
+        )
+    })
+}
+
+/// Maps image errors to HTTP answers with stable codes.
+fn image_error(e: ImageError) -> ApiError {
+    let (status, code) = match &e {
+        ImageError::BadName(_) => (StatusCode::BAD_REQUEST, "bad_name"),
+        ImageError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+        ImageError::NoSpace { .. } => (StatusCode::INSUFFICIENT_STORAGE, "no_space"),
+        ImageError::Truncated { .. } => (StatusCode::BAD_REQUEST, "truncated"),
+        ImageError::ChecksumMismatch { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "checksum_mismatch")
+        }
+        ImageError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+        ImageError::InUse { .. } => (StatusCode::CONFLICT, "in_use"),
+        ImageError::Busy(_) => (StatusCode::CONFLICT, "busy"),
+        ImageError::Io { .. } if e.is_disk_full() => (StatusCode::INSUFFICIENT_STORAGE, "no_space"),
+        ImageError::Io { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "io"),
+    };
+    ApiError::new(status, code, e.to_string())
+}
+
+async fn list(State(st): State<AppState>) -> ApiResult {
+    Ok(Json(st.store.images().map_err(ApiError::store)?).into_response())
+}
+
+async fn versions(State(st): State<AppState>, Path(name): Path<String>) -> ApiResult {
+    let images = st.store.images().map_err(ApiError::store)?;
+    let img = images.into_iter().find(|i| i.name == name).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("image {name} does not exist"),
+        )
+    })?;
+    Ok(Json(img.versions).into_response())
+}
+
+/// Re-reads `base` from disk into the catalogue, rewrites multicast.list
+/// and runs the hooks; one audit entry describes the action.
+fn after_change(
+    st: &AppState,
+    c: &ImagesCtx,
+    base: &str,
+    actor: &str,
+    action: &str,
+    message: String,
+) -> ApiResult<()> {
+    let result = match c.tree.scan_image(base) {
+        Some(img) => st.store.put_image(img, actor),
+        None => st.store.remove_image(base, actor),
+    };
+    result.map_err(ApiError::store)?;
+    if let Some(ip) = c.server_ip {
+        if let Err(e) = c.tree.write_multicast_list(ip, bootbox_images::PORTBASE) {
+            tracing::warn!(error = %e, "cannot rewrite multicast.list");
+        }
+    }
+    if let Some(h) = &c.hooks {
+        h.changed(base);
+    }
+    let _ = st.store.audit(actor, action, message);
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+struct UploadQuery {
+    comment: Option<String>,
+}
+
+fn now_stamp() -> String {
+    // UTC; LINBO writes local time, which the appliance runs as UTC.
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = secs / 86_400;
+    let (h, m) = ((secs % 86_400) / 3600, (secs % 3600) / 60);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(mo <= 2);
+    format!("{y:04}{mo:02}{d:02}{h:02}{m:02}")
+}
+
+/// Runs blocking image work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ImageError> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(image_error)
+}
+
+async fn upload(
+    State(st): State<AppState>,
+    Path((name, file)): Path<(String, String)>,
+    Query(q): Query<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let actor = authorize(&st, &headers, Scope::Images)?;
+    let c = ctx(&st)?;
+    let target = bootbox_images::check_image_file(&file).map_err(image_error)?;
+    if target.base != name {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_name",
+            format!("{file} does not belong to image {name}"),
+        ));
+    }
+    let declared_size = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let declared_sha = headers
+        .get("x-image-sha256")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let (tree, limits) = (c.tree.clone(), c.limits);
+    let mut staged = blocking(move || tree.begin_upload(&file, declared_size, limits)).await?;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        // A client that goes away drops `staged`, which removes the file.
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "truncated",
+                format!("upload interrupted: {e}; nothing was changed"),
+            )
+        })?;
+        tokio::task::block_in_place(|| staged.write(&chunk)).map_err(image_error)?;
+    }
+    let comment = q.comment.unwrap_or_default();
+    let tree = c.tree.clone();
+    let p = blocking(move || {
+        let done = staged.finish(declared_sha.as_deref())?;
+        tree.promote(done, &comment, None, &now_stamp())
+    })
+    .await?;
+    let kept = p
+        .backup
+        .as_deref()
+        .map(|b| format!("; previous version kept in backups/{b}"))
+        .unwrap_or_default();
+    let msg = format!(
+        "image {} uploaded ({} bytes, sha256 {}){kept}",
+        p.file, p.size, p.sha256
+    );
+    after_change(&st, &c, &name, &actor, "image.upload", msg)?;
+    let body = serde_json::json!({
+        "file": p.file, "size": p.size, "sha256": p.sha256, "timestamp": p.timestamp, "backup": p.backup
+    });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+async fn restore(
+    State(st): State<AppState>,
+    Path((name, stamp)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let actor = authorize(&st, &headers, Scope::Images)?;
+    let c = ctx(&st)?;
+    let (tree, n, s) = (c.tree.clone(), name.clone(), stamp.clone());
+    blocking(move || tree.restore(&n, &s)).await?;
+    after_change(
+        &st,
+        &c,
+        &name,
+        &actor,
+        "image.restore",
+        format!("image {name}: backup {stamp} restored as current"),
+    )?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn delete_backup(
+    State(st): State<AppState>,
+    Path((name, stamp)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let actor = authorize(&st, &headers, Scope::Images)?;
+    let c = ctx(&st)?;
+    let (tree, n, s) = (c.tree.clone(), name.clone(), stamp.clone());
+    blocking(move || tree.delete_backup(&n, &s)).await?;
+    after_change(
+        &st,
+        &c,
+        &name,
+        &actor,
+        "image.backup.delete",
+        format!("image {name}: backup {stamp} deleted"),
+    )?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct RetainQuery {
+    keep: usize,
+}
+
+async fn retain(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<RetainQuery>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let actor = authorize(&st, &headers, Scope::Images)?;
+    let c = ctx(&st)?;
+    let (tree, n, keep) = (c.tree.clone(), name.clone(), q.keep);
+    let removed = blocking(move || tree.retain(&n, keep)).await?;
+    let msg = format!(
+        "image {name}: kept {keep} newest backups, deleted {}",
+        removed.join(", ")
+    );
+    after_change(&st, &c, &name, &actor, "image.retain", msg)?;
+    Ok(Json(serde_json::json!({ "deleted": removed })).into_response())
+}
+
+async fn delete_image(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let actor = authorize(&st, &headers, Scope::Images)?;
+    let c = ctx(&st)?;
+    let groups = st.store.groups().map_err(ApiError::store)?;
+    let (tree, n) = (c.tree.clone(), name.clone());
+    blocking(move || tree.delete_image(&n, &groups)).await?;
+    after_change(
+        &st,
+        &c,
+        &name,
+        &actor,
+        "image.delete",
+        format!("image {name} deleted with all versions"),
+    )?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stamp_is_linbo_shaped() {
+        let s = super::now_stamp();
+        assert_eq!(s.len(), 12);
+        assert!(s.starts_with("20"), "{s}");
+    }
+}
