@@ -214,19 +214,13 @@ for _ in range(runs):
 py_sc = [python_startconfs(confdir) for _ in range(runs)]
 
 imp_m, dry_m, pyd_m, rs_m, pys_m = map(median, (imp, dry, py_dev, rs_sc, py_sc))
-cpu = "unknown"
-try:
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-except OSError:
-    pass
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchdoc import machine, write_section  # noqa: E402
 
 section = f"""<!-- foundation:begin -->
 ## Foundation (issue 2): registry import and start.conf round-trip
 
-Run by `scripts/bench/foundation` on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores ({cpu}),
+Run by `scripts/bench/foundation` on {time.strftime('%Y-%m-%d')}, {machine()},
 Python {platform.python_version()}; median of {runs} runs, release build. Peers run in the same
 run on the same files. Times include process start for the bootbox CLI.
 
@@ -241,11 +235,5 @@ peer reproduces its reading and checking step only, so the import ratio favours 
 <!-- foundation:end -->
 """
 
-text = open(report).read() if os.path.exists(report) else "# Benchmarks\n\nEach section is written by the script named in it; re-run the script to refresh it.\n\n"
-if "<!-- foundation:begin -->" in text:
-    text = re.sub(r"<!-- foundation:begin -->.*?<!-- foundation:end -->\n", lambda _: section, text, flags=re.S)
-else:
-    text = text.rstrip("\n") + "\n\n" + section
-with open(report, "w") as f:
-    f.write(text)
+write_section(report, "foundation", section)
 print(section)

@@ -289,16 +289,16 @@ def main():
 
     versions = (
         f"tftpd-hpa: `{version(['in.tftpd', '-V'])}`; dnsmasq: `{version(['dnsmasq', '--version'])}`; "
-        f"curl: `{version(['curl', '--version'])[:40]}`"
+        f"curl: `{' '.join(version(['curl', '--version']).split()[:2])}`"
     )
     section = f"""<!-- tftp:begin -->
 ## TFTP server: bootbox-tftp vs tftpd-hpa vs dnsmasq
 
 Run by `scripts/bench/tftp` on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores ({cpu}),
 Python {platform.python_version()}; load average {load_before} before and {loadavg()} after the run
-(other work on the machine makes single numbers noisy; compare within one run). All three servers run at the same time in a private network
-namespace on its 127.0.0.1 (loopback, no packet loss) and serve the same directory; every case
-alternates between them, so they share the machine's conditions. Single downloads: median of
+(other work on the machine makes single numbers noisy; compare within one run).
+All three servers run at the same time in a private network namespace on its 127.0.0.1 (loopback, no packet loss) and serve the same directory;
+every case alternates between them, so they share the machine's conditions. Single downloads: median of
 {runs} runs (1 MB: {runs * 3}) with the Python RFC 7440 client in `scripts/bench/tftp.py`
 (requests `blksize` 1468 + `tsize`, and `windowsize` 16 where stated). Concurrent: {CONCURRENT} `curl`
 processes started together, each fetching the 1 MB file lock-step; aggregate = {CONCURRENT} MB / wall time
@@ -308,8 +308,9 @@ by SHA-256. bootbox-tftp is the release build of `appliance/tftp/examples/tftpd.
 
 "(ws N)" marks the window size the server granted; a server that does not implement RFC 7440
 ignores the option and the transfer runs lock-step. Ratio > 1 means bootbox-tftp is faster.
-On loopback the Python client's per-packet cost dominates the lock-step rows, so those
-mostly show that no server adds latency of its own.
+Lock-step rows measure the round trip client → server → client per 1468-byte block, which on
+loopback is mostly scheduling latency (Python client included), so they are the noisiest when
+the machine is busy; windowed rows measure how fast the server can stream.
 
 {header}
 {sep}

@@ -16,6 +16,7 @@ Scenarios (each must print its marker with its own MAC on the serial console):
 Negative cases:
     local-boot   registered host with boot mode "local": gets the script, never the kernel
     non-pxe      udhcpc gets its lease from dnsmasq; Bootbox sends it nothing
+    linbo-files  start.conf.<group> rendered from the registry, served by HTTP and TFTP (tftp-hpa)
     full-dhcp    no school DHCP server, Bootbox in full-DHCP mode gives the registered address
     box-off      Bootbox stopped: the PC does not boot
 
@@ -450,6 +451,31 @@ def case_non_pxe(ctx):
     return problems
 
 
+def case_linbo_files(ctx):
+    """The registry's start.conf reaches LINBO clients by HTTP and TFTP (real tftp-hpa client)."""
+    problems = []
+    body = None
+    for _ in range(20):  # rendered by the box within a few seconds of a change
+        body = box_get("/linbo/start.conf.e2e")
+        if body:
+            break
+        time.sleep(0.5)
+    if not body or "Group = e2e" not in body:
+        problems.append(f"GET /linbo/start.conf.e2e gave {body!r}")
+    mac_link = box_get(f"/linbo/start.conf-{MACS['bios']}")
+    if mac_link != body:
+        problems.append("the legacy start.conf-<mac> link does not serve the group's file")
+    out = os.path.join(ctx["work"], "tftp-start.conf")
+    run(["ip", "-n", NS_CLI, "addr", "add", "10.55.0.250/24", "dev", "eth0"], check=False)
+    r = run(ns(NS_CLI, "tftp", "-m", "binary", BOX_IP, "-c", "get", "start.conf.e2e", out), check=False,
+            capture_output=True)
+    run(["ip", "-n", NS_CLI, "addr", "del", "10.55.0.250/24", "dev", "eth0"], check=False)
+    got = open(out).read() if os.path.exists(out) else ""
+    if got != body:
+        problems.append(f"TFTP download differs ({r.stderr.strip()[:200]})")
+    return problems
+
+
 def case_full_dhcp(ctx):
     """Isolated imaging VLAN: no school DHCP server, Bootbox hands out the registered address."""
     procs = ctx["procs"]
@@ -498,6 +524,7 @@ CASES = {
     "uefi-native": lambda c: case_boot(c, "uefi-native"),
     "local-boot": case_local_boot,
     "non-pxe": case_non_pxe,
+    "linbo-files": case_linbo_files,
     "full-dhcp": case_full_dhcp,
     "box-off": case_box_off,
 }

@@ -16,6 +16,7 @@
 //! waiting, so the boot path answers in microseconds.
 
 pub mod decide;
+pub mod files;
 pub mod script;
 pub mod timeline;
 

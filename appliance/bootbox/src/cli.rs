@@ -36,6 +36,12 @@ pub enum Command {
     /// API tokens for scripts (shown once, stored hashed).
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Wake-on-LAN, on-boot and direct LINBO commands (linbo-remote's
+    /// options: -r -g -i -c -p -w -b -n -d -u).
+    Remote(crate::commands::remote::RemoteArgs),
+    /// Recurring remote jobs (cron-style), run by `bootbox serve`.
+    #[command(subcommand)]
+    Schedules(crate::commands::schedules::SchedulesCommand),
 }
 
 /// `bootbox tokens …`.
@@ -68,17 +74,8 @@ pub enum GroupsCommand {
         /// Group name.
         group: String,
         /// Boot mode (`group` is not valid here).
-        #[arg(value_enum)]
-        mode: BootModeArg,
-        /// Custom kernel (path under <data>/linbo or http URL).
-        #[arg(long, required_if_eq("mode", "custom"))]
-        kernel: Option<String>,
-        /// Custom initrd.
-        #[arg(long, default_value = "")]
-        initrd: String,
-        /// Custom kernel command line.
-        #[arg(long, default_value = "")]
-        cmdline: String,
+        #[command(flatten)]
+        boot: BootArgs,
     },
 }
 
@@ -255,18 +252,26 @@ pub enum HostsCommand {
         /// Hostname.
         hostname: String,
         /// Boot mode.
-        #[arg(value_enum)]
-        mode: BootModeArg,
-        /// Custom kernel (path under <data>/linbo or http URL).
-        #[arg(long, required_if_eq("mode", "custom"))]
-        kernel: Option<String>,
-        /// Custom initrd.
-        #[arg(long, default_value = "")]
-        initrd: String,
-        /// Custom kernel command line.
-        #[arg(long, default_value = "")]
-        cmdline: String,
+        #[command(flatten)]
+        boot: BootArgs,
     },
+}
+
+/// A boot mode with the custom kernel's details.
+#[derive(Debug, Args)]
+pub struct BootArgs {
+    /// Boot mode.
+    #[arg(value_enum)]
+    pub mode: BootModeArg,
+    /// Custom kernel (path under <data>/linbo or http URL).
+    #[arg(long, required_if_eq("mode", "custom"))]
+    pub kernel: Option<String>,
+    /// Custom initrd.
+    #[arg(long, default_value = "")]
+    pub initrd: String,
+    /// Custom kernel command line.
+    #[arg(long, default_value = "")]
+    pub cmdline: String,
 }
 
 /// Boot modes on the command line.

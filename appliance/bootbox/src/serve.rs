@@ -156,6 +156,35 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
         });
     }
 
+    tasks.spawn(render_linbo_files(store.clone(), dir.linbo(), stop_rx.clone()));
+
+    // Remote control: the box's SSH key for LINBO clients (its public half
+    // belongs into linbofs' /.ssh/authorized_keys) and the schedules.
+    match bootbox_remote::ssh::ensure_key(&dir.root().join("ssh")) {
+        Ok(key) => tracing::info!(public_key = %key.public.display(), "SSH key for LINBO clients"),
+        Err(e) => tracing::warn!(error = %e, "no SSH key: direct remote commands will fail"),
+    }
+    let remote = Arc::new(bootbox_remote::Remote::new(
+        store.clone(),
+        dir.root(),
+        bootbox_remote::WolDefaults {
+            interface: plan.interface.clone(),
+            ..Default::default()
+        },
+    ));
+    let scheduler = bootbox_remote::schedule::Scheduler::new(
+        store.clone(),
+        remote,
+        Arc::new(bootbox_remote::schedule::SystemClock),
+    );
+    let sched_stop = stop_rx.clone();
+    tasks.spawn(async move {
+        scheduler
+            .run_until(Duration::from_secs(20), wait_stop(sched_stop))
+            .await;
+        Ok(())
+    });
+
     let boot = bootbox_web::boot::BootState::new(
         store.clone(),
         boot_cfg.clone(),
@@ -213,6 +242,39 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
     let _ = store.record("service.stop", "service stopped");
     tracing::info!("bootbox stopped");
     result
+}
+
+/// Keeps the registry's files in the LINBO tree (start.conf.<group> and
+/// host links) current: renders at start and whenever the event log moves.
+async fn render_linbo_files(store: Arc<Store>, linbo: std::path::PathBuf, stop: watch::Receiver<bool>) -> Result<()> {
+    let mut seen = None;
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = wait_stop(stop.clone()) => return Ok(()),
+        }
+        let seq = store.last_event_seq().ok();
+        if seq.is_some() && seq == seen {
+            continue;
+        }
+        let (s, root) = (store.clone(), linbo.clone());
+        let rendered = tokio::task::spawn_blocking(move || -> Result<_> {
+            let report = bootbox_boot::files::render(&root, &s.groups()?, &s.hosts()?)?;
+            Ok(report)
+        })
+        .await;
+        match rendered {
+            Ok(Ok(report)) => {
+                if !report.written.is_empty() || !report.removed.is_empty() {
+                    tracing::info!(written = report.written.len(), removed = report.removed.len(), "LINBO files rendered from the registry");
+                }
+                seen = seq;
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot render LINBO files"),
+            Err(e) => tracing::warn!(error = %e, "LINBO file renderer failed"),
+        }
+    }
 }
 
 /// Opens the image tree, repairs what a crash left behind, and brings the

@@ -138,4 +138,8 @@ stored!(
     crate::model::GroupSettings => "bootbox.group_settings",
     crate::model::BootEvent => "bootbox.boot_event",
     crate::tokens::ApiToken => "bootbox.api_token",
+    crate::users::User => "bootbox.user",
+    crate::users::Enrolment => "bootbox.enrolment",
+    crate::jobs::Schedule => "bootbox.schedule",
+    crate::jobs::ScheduleRun => "bootbox.schedule_run",
 );

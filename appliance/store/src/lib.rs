@@ -17,11 +17,13 @@
 pub mod codec;
 mod error;
 mod import;
+pub mod jobs;
 pub mod model;
 pub mod schema;
 mod store;
 mod tables;
 pub mod tokens;
+pub mod users;
 
 pub use codec::CorruptValue;
 pub use error::{Result, StoreError};

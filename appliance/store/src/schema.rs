@@ -11,6 +11,8 @@
 //! | 2 | IPv4 index `host_by_ip` (uniqueness of fixed addresses enforced by the store) |
 //! | 3 | boot settings per host and group, boot timeline per MAC |
 //! | 4 | API tokens (argon2id hashes) |
+//! | 5 | web UI accounts (argon2id) and UI settings (central enrolment) |
+//! | 6 | remote-control schedules and their run history ([`crate::jobs`]) |
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
@@ -21,7 +23,7 @@ use crate::model::{
 use crate::{Result, StoreError};
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u64 = 4;
+pub const SCHEMA_VERSION: u64 = 6;
 /// Key of the schema version in [`META`].
 pub const VERSION_KEY: &str = "schema_version";
 
@@ -93,6 +95,8 @@ pub fn upgrade(db: &redb::Database) -> Result<()> {
                     1 => v1_to_v2(&txn)?,
                     2 => v2_to_v3(&txn)?,
                     3 => v3_to_v4(&txn)?,
+                    4 => v4_to_v5(&txn)?,
+                    5 => v5_to_v6(&txn)?,
                     other => {
                         return Err(StoreError::Invalid(format!(
                             "no migration from schema version {other}"
@@ -119,7 +123,9 @@ fn create_all(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(IMAGES)?;
     txn.open_table(EVENTS)?;
     v2_to_v3(txn)?;
-    v3_to_v4(txn)
+    v3_to_v4(txn)?;
+    v4_to_v5(txn)?;
+    v5_to_v6(txn)
 }
 
 /// Version 3 adds the boot settings and the boot timeline tables.
@@ -133,6 +139,20 @@ fn v2_to_v3(txn: &WriteTransaction) -> Result<()> {
 /// Version 4 adds the API token table.
 fn v3_to_v4(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(API_TOKENS)?;
+    Ok(())
+}
+
+/// Version 5 adds the web UI accounts and UI settings.
+fn v4_to_v5(txn: &WriteTransaction) -> Result<()> {
+    txn.open_table(crate::users::USERS)?;
+    txn.open_table(crate::users::UI_SETTINGS)?;
+    Ok(())
+}
+
+/// Version 6 adds the remote-control schedules and their run history.
+fn v5_to_v6(txn: &WriteTransaction) -> Result<()> {
+    txn.open_table(crate::jobs::SCHEDULES)?;
+    txn.open_table(crate::jobs::SCHEDULE_RUNS)?;
     Ok(())
 }
 

@@ -62,6 +62,11 @@ impl Store {
         Ok(Self { db, path })
     }
 
+    /// The database, for the store's other modules (`users`).
+    pub(crate) fn db(&self) -> &Database {
+        &self.db
+    }
+
     /// Path of the database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -583,6 +588,15 @@ impl Store {
             })?);
         }
         Ok(out)
+    }
+
+    /// Sequence number of the newest event (0 when the log is empty): a
+    /// cheap "has the registry changed?" check for renderers.
+    pub fn last_event_seq(&self) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(EVENTS)?;
+        let last = t.last()?.map(|(k, _)| k.value()).unwrap_or(0);
+        Ok(last)
     }
 
     /// The newest `limit` events, newest first.

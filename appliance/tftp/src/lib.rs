@@ -22,8 +22,10 @@
 //!   source (no `..`, backslash, NUL, empty or non-UTF-8 names); `DirSource`
 //!   additionally canonicalises and requires the result to stay under its
 //!   canonical root and to be a regular file, so symlinks may point around
-//!   inside the root but never out of it. Files are streamed through a
-//!   64 KiB buffer, never loaded whole.
+//!   inside the root but never out of it. Files are streamed, never loaded
+//!   whole: a small read-ahead task reads 64 KiB chunks (at most two
+//!   waiting) while the transfer waits for ACKs, so file I/O does not add to
+//!   the lock-step round trip.
 //! * The sender (the `transfer` module) keeps only the unacknowledged
 //!   window in memory, retransmits only on timeout (never on a duplicate
 //!   ACK), resends from the last acknowledged block after a partial-window
@@ -64,6 +66,7 @@ mod event;
 pub mod options;
 pub mod packet;
 pub mod path;
+mod readahead;
 mod server;
 mod source;
 mod transfer;

@@ -7,7 +7,6 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::io::BufReader;
 use tokio::net::UdpSocket;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -19,11 +18,9 @@ use crate::event::{AbortReason, TransferEvent, TransferObserver};
 use crate::options::negotiate;
 use crate::packet::{ErrorCode, Mode, Packet, Request, MAX_BLKSIZE, MIN_BLKSIZE};
 use crate::path::sanitize;
+use crate::readahead::ReadAhead;
 use crate::source::FileSource;
 use crate::transfer::{send_file, Params};
-
-/// Read buffer put in front of every [`crate::Opened::reader`].
-const READ_BUF: usize = 64 * 1024;
 
 /// Largest accepted `max_windowsize`: keeps the window well below half the
 /// 16-bit block-number space, so late ACKs can never be mistaken for new ones.
@@ -41,7 +38,8 @@ pub struct TftpConfig {
     /// fits a 1500-byte MTU without IP fragmentation).
     pub max_blksize: u16,
     /// Largest window size granted (clamped to 1..=32767; default 64).
-    /// Memory per transfer is about `blksize × windowsize` plus 64 KiB.
+    /// Memory per transfer is about `blksize × windowsize` plus 192 KiB of
+    /// read-ahead.
     pub max_windowsize: u16,
     /// Retransmit timeout unless the client negotiates `timeout` (default 1 s).
     pub timeout: Duration,
@@ -347,7 +345,7 @@ impl<S: FileSource, O: TransferObserver> Shared<S, O> {
             }
             .encode()
         });
-        let reader = BufReader::with_capacity(READ_BUF, opened.reader);
+        let reader = ReadAhead::spawn(opened.reader);
         let start = Instant::now();
         let outcome = send_file(&sock, client, reader, params, oack).await;
         match outcome.result {

@@ -15,8 +15,8 @@ use crate::path::{resolve_under, PathError};
 
 /// An opened file: a byte stream plus its size if known.
 pub struct Opened {
-    /// The content, read block by block by the transfer (the server adds a
-    /// 64 KiB read buffer in front of it).
+    /// The content. The server reads it in 64 KiB chunks on a read-ahead
+    /// task, a little ahead of the blocks it sends.
     pub reader: Box<dyn AsyncRead + Send + Unpin>,
     /// Size in bytes, if known; answered to `tsize` requests. When `None`,
     /// a `tsize` option is left out of the OACK.

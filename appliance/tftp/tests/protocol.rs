@@ -665,6 +665,19 @@ fn graceful_shutdown_lets_running_transfer_finish() {
         .any(|e| matches!(e, TransferEvent::Completed { bytes: 3000, .. })));
 }
 
+/// A reader that always fails.
+struct FailingReader;
+
+impl tokio::io::AsyncRead for FailingReader {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        _buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Err(std::io::Error::other("disk on fire")))
+    }
+}
+
 /// A generated-content source: per-client text, unknown size.
 struct Generated;
 
@@ -677,6 +690,11 @@ impl FileSource for Generated {
             }
             "fixed" => Ok(Opened::from_bytes(vec![7u8; 600])),
             "denied" => Err(TftpError::AccessDenied("not for you".into())),
+            "broken" => {
+                use tokio::io::AsyncReadExt;
+                let good = std::io::Cursor::new(vec![1u8; 1000]);
+                Ok(Opened::new(good.chain(FailingReader), Some(5000)))
+            }
             _ => Err(TftpError::NotFound),
         }
     }
@@ -701,6 +719,19 @@ fn pluggable_source() {
         client.recv(),
         Packet::error(ErrorCode::AccessViolation, "not for you")
     );
+    // A read error mid-file ends the transfer with ERROR 0.
+    let mut client = Client::new(server.addr);
+    client.rrq("broken", &[]);
+    assert!(matches!(client.recv(), Packet::Data { block: 1, .. }));
+    client.ack(1);
+    assert_eq!(
+        client.recv(),
+        Packet::error(ErrorCode::NotDefined, "read error")
+    );
+    assert!(matches!(
+        aborted_reason(&server, "broken"),
+        AbortReason::Io(_)
+    ));
     // Path checks apply to every source.
     let mut client = Client::new(server.addr);
     client.rrq("../menu.ipxe", &[]);

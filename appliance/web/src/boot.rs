@@ -232,6 +232,9 @@ async fn file(
             st.recorder.record_ip(ip, "http", "file", path.clone());
         }
     }
+    if req.method() == Method::GET && is_onboot_cmd(&st.linbo_root, &full) {
+        return onboot_once(&st, &full, &path, client_ip(&req)).await;
+    }
     let mime: mime::Mime = mime_for(&full)
         .parse()
         .unwrap_or(mime::APPLICATION_OCTET_STREAM);
@@ -239,4 +242,59 @@ async fn file(
         Ok(resp) => resp.map(Body::new),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
+}
+
+/// True for `linbocmd/<host>.cmd`, the on-boot commands of one PC.
+fn is_onboot_cmd(root: &Path, full: &Path) -> bool {
+    full.parent() == Some(root.join("linbocmd").as_path())
+        && full.extension().is_some_and(|e| e == "cmd")
+}
+
+/// Hands an on-boot file out once, as LINBO's post-download hook does: the
+/// (tiny) file is read into memory and deleted before it is sent, so a
+/// second request (or a concurrent one) gets 404 and the commands run only
+/// once. `bootbox-remote` jobs see the file gone and report the host as
+/// having picked its commands up.
+async fn onboot_once(
+    st: &BootState,
+    full: &Path,
+    path: &str,
+    ip: Option<std::net::Ipv4Addr>,
+) -> Response {
+    let not_found = || (StatusCode::NOT_FOUND, "Not Found\n").into_response();
+    let Ok(body) = tokio::fs::read(full).await else {
+        return not_found();
+    };
+    match tokio::fs::remove_file(full).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return not_found(),
+        Err(e) => {
+            tracing::error!(file = %full.display(), error = %e, "cannot remove on-boot file; not serving it twice");
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot consume the on-boot file\n",
+            )
+                .into_response();
+        }
+    }
+    let who = ip.map_or_else(|| "a client".to_string(), |ip| ip.to_string());
+    if let Some(ip) = ip {
+        st.recorder.record_ip(
+            ip,
+            "http",
+            "onboot",
+            format!("on-boot commands {path} fetched (removed)"),
+        );
+    }
+    let store = st.store.clone();
+    let msg = format!("on-boot file {path} fetched by {who} and removed");
+    let _ = tokio::task::spawn_blocking(move || store.record("remote.onboot.fetched", msg)).await;
+    (
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
 }

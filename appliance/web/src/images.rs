@@ -1,7 +1,8 @@
 //! Image catalogue API: list, versions, streamed upload, restore, delete,
 //! retention. Mutating calls need an API token (`Authorization: Bearer
-//! bbx.<name>.<secret>`) with the `images` or `admin` scope; every change
-//! is audited with the token's name and the client address.
+//! bbx.<name>.<secret>`) with the `images` or `admin` scope, or a browser
+//! session with its CSRF token (`X-CSRF-Token`); every change is audited
+//! with the token's or account's name and the client address.
 //!
 //! | route | what |
 //! |---|---|
@@ -67,37 +68,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/images/{name}/retain", post(retain))
 }
 
-/// Checks the bearer token; returns the actor name for the audit log.
+/// Checks a bearer token (scope `needed`) or a browser session with its
+/// CSRF token; returns the actor (`token:<name>@<addr>` or
+/// `web:<user>@<addr>`) for the audit log. Every caller is a mutating call.
 pub fn authorize(st: &AppState, headers: &HeaderMap, needed: Scope) -> ApiResult<String> {
-    let Some(text) = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "sign in or send an API token (Authorization: Bearer bbx.…)",
-        ));
-    };
-    match st.store.authenticate(text) {
-        Ok(Some((name, scope))) if scope.allows(needed) => Ok(format!("token:{name}")),
-        Ok(Some((name, _))) => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!("token {name} may not do this ({needed:?} needed)"),
-        )),
-        Ok(None) => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "unknown or revoked API token",
-        )),
-        Err(e) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store",
-            e.to_string(),
-        )),
-    }
+    crate::auth::require(st, headers, needed, true).map(|a| a.audit())
 }
 
 fn ctx(st: &AppState) -> ApiResult<ImagesCtx> {

@@ -1,15 +1,19 @@
 //! # bootbox-web — the box's HTTP front
 //!
-//! Health (`/healthz`) and Prometheus metrics (`/metrics`) today; the REST
-//! API and web UI join this router in later work. Handlers read the
+//! Health (`/healthz`), Prometheus metrics (`/metrics`), the REST API
+//! under `/api/v1` ([`api`], [`images`]) and the browser UI ([`ui`]) with
+//! sign-in, sessions and CSRF protection ([`auth`]). Handlers read the
 //! registry through [`bootbox_store::Store`] and never touch sockets of the
 //! boot protocols.
 
+pub mod api;
+pub mod auth;
 pub mod boot;
 pub mod error;
 pub mod images;
 mod metrics;
 mod timeline;
+pub mod ui;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -35,6 +39,8 @@ pub struct AppState {
     pub started: Instant,
     /// Image management, when enabled.
     pub images: Option<images::ImagesCtx>,
+    /// Sessions and sign-in throttling of the web UI.
+    pub auth: Arc<auth::Auth>,
 }
 
 impl AppState {
@@ -45,6 +51,7 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             started: Instant::now(),
             images: None,
+            auth: Arc::new(auth::Auth::default()),
         }
     }
 }
@@ -56,6 +63,9 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics_text))
         .route("/api/v1/hosts/{mac}/timeline", get(timeline::host_timeline))
         .merge(images::routes())
+        .merge(api::routes())
+        .merge(ui::routes())
+        .layer(axum::middleware::from_fn(auth::peer_header))
         .with_state(state)
 }
 

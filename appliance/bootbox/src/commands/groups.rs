@@ -30,17 +30,12 @@ pub fn run(store: &Store, cmd: GroupsCommand) -> Result<()> {
             }
             Ok(())
         }
-        GroupsCommand::Boot {
-            group,
-            mode,
-            kernel,
-            initrd,
-            cmdline,
-        } => {
+        GroupsCommand::Boot { group, boot } => {
+            let mode = boot.mode;
             if mode == BootModeArg::Group {
                 bail!("a group cannot follow itself; use linbo, local, menu or custom");
             }
-            let boot = boot_mode(mode, kernel, initrd, cmdline)?.unwrap_or_default();
+            let boot = boot_mode(boot)?.unwrap_or_default();
             store.set_group_settings(&group, GroupSettings { boot }, &actor())?;
             eprintln!("boot mode of group {group} set to {mode:?}");
             Ok(())

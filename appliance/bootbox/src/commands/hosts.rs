@@ -6,7 +6,7 @@ use bootbox_linbo::MacAddr;
 use bootbox_store::{BootMode, HostSettings, Store};
 
 use super::actor;
-use crate::cli::{BootModeArg, HostsCommand};
+use crate::cli::{BootArgs, BootModeArg, HostsCommand};
 
 /// Runs one hosts sub-command.
 pub fn run(store: &Store, cmd: HostsCommand) -> Result<()> {
@@ -85,14 +85,9 @@ pub fn run(store: &Store, cmd: HostsCommand) -> Result<()> {
             eprintln!("added {}", name.to_ascii_lowercase());
             Ok(())
         }
-        HostsCommand::Boot {
-            hostname,
-            mode,
-            kernel,
-            initrd,
-            cmdline,
-        } => {
-            let boot = boot_mode(mode, kernel, initrd, cmdline)?;
+        HostsCommand::Boot { hostname, boot } => {
+            let mode = boot.mode;
+            let boot = boot_mode(boot)?;
             let name = hostname.to_ascii_lowercase();
             store.set_host_settings(&name, HostSettings { boot }, &actor())?;
             eprintln!("boot mode of {name} set to {mode:?}");
@@ -107,12 +102,13 @@ pub fn run(store: &Store, cmd: HostsCommand) -> Result<()> {
 }
 
 /// Builds a boot mode from the command line; `None` means "follow the group".
-pub fn boot_mode(
-    mode: BootModeArg,
-    kernel: Option<String>,
-    initrd: String,
-    cmdline: String,
-) -> Result<Option<BootMode>> {
+pub fn boot_mode(args: BootArgs) -> Result<Option<BootMode>> {
+    let BootArgs {
+        mode,
+        kernel,
+        initrd,
+        cmdline,
+    } = args;
     let boot = match mode {
         BootModeArg::Linbo => Some(BootMode::Linbo),
         BootModeArg::Local => Some(BootMode::Local),

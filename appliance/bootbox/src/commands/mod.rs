@@ -4,6 +4,8 @@
 mod groups;
 mod hosts;
 mod import;
+pub mod remote;
+pub mod schedules;
 
 use std::path::Path;
 
@@ -62,6 +64,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Tokens(cmd) => {
             let (_lock, store) = open(&dir)?;
             tokens(&store, cmd)
+        }
+        Command::Remote(args) => remote::run(&dir, args),
+        Command::Schedules(cmd) => {
+            let (_lock, store) = open(&dir)?;
+            schedules::run(&store, cmd)
         }
     }
 }

@@ -1,0 +1,152 @@
+//! # bootbox-remote — remote control of LINBO clients
+//!
+//! What `linbo-remote`, cron, tmux and ssh do on a linuxmuster server, with
+//! a result per host:
+//!
+//! | module | what |
+//! |---|---|
+//! | [`target`] | rooms, groups, host lists → hosts with PXE flag 1/2 |
+//! | [`validate`] | LINBO's command grammar, `N` checked against the group's start.conf, `create_*`/`upload_*` for one host only |
+//! | [`wol`] | magic packets (UDP 9) to 255.255.255.255 or the subnet broadcast, bound to the LAN interface, in batches with a pause, several copies |
+//! | [`onboot`] | `linbocmd/<host>.cmd`: written atomically, fetched once (the HTTP server deletes it after serving), listed, deleted |
+//! | [`ssh`] | the box's ed25519 key (`<data>/ssh/`), `linbo_wrapper <cmd>` over SSH port 2222, "is it up?" probe |
+//! | [`job`] | one action on many hosts: per-host state (woken, online, each command's exit code, done/failed/timed out), snapshot and events |
+//! | [`plan`] | `linbo-remote`'s option rules → a checked job |
+//! | [`schedule`] | cron-style schedules (time zones, no double runs, missed-run policy, history, webhook on failure) |
+//! | [`webhook`] | JSON POST to an `http://` URL |
+//!
+//! ## SSH: the system OpenSSH client
+//!
+//! Direct commands use `ssh` from openssh-client through `tokio::process`
+//! (`ssh -F none -p 2222 -i <data>/ssh/id_ed25519 -o BatchMode=yes
+//! -o StrictHostKeyChecking=no -o UserKnownHostsFile=<data>/ssh/known_hosts
+//! -o ConnectTimeout=…`). That is what LINBO's own server uses against the
+//! client's dropbear, and it keeps an SSH implementation out of the
+//! process and the build. The key pair is created on first start
+//! ([`ssh::ensure_key`]); its public half (`<data>/ssh/id_ed25519.pub`)
+//! belongs into linbofs' `/.ssh/authorized_keys`.
+//!
+//! ## No passwords in downloadable files
+//!
+//! LINBO's `linbo-remote` puts the cleartext rsync password (`linbo:<pw>`)
+//! first in the on-boot file of a host that is to upload an image. That
+//! file lies in the download area: any PC on the LAN can fetch it. Bootbox
+//! refuses `linbo:` items in every command list and on-boot file (the
+//! parser in `bootbox-linbo` rejects them), so no code path can write one.
+//! The replacement:
+//!
+//! - **Direct uploads** (`-c upload_image:N`): credentials travel over the
+//!   authenticated SSH channel at upload time, never through a file the
+//!   box serves. The box issues a per-host, one-time upload token, writes
+//!   it to the client's `/tmp/rsyncd.secrets` over SSH right before the
+//!   `upload_*` command and revokes it when the command ends.
+//! - **On-boot uploads** (`-p upload_image:N`): the file carries only the
+//!   command. When the host fetches its `.cmd` file the box learns the
+//!   host is booting and pushes the one-time token over SSH (port 2222)
+//!   before the upload starts; a token is bound to one host name and one
+//!   image and expires after the upload or a short time.
+//!
+//! The token issuing and pushing is not wired yet (the upload endpoint of
+//! `bootbox-images` owns the check); until it is, `upload_*` works only
+//! with a client that already has credentials. Either way no secret is
+//! ever written below `<data>/linbo`.
+
+pub mod error;
+pub mod job;
+pub mod onboot;
+pub mod plan;
+pub mod schedule;
+pub mod ssh;
+pub mod target;
+pub mod validate;
+pub mod webhook;
+pub mod wol;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bootbox_store::jobs::{Schedule, WakeSettings};
+use bootbox_store::Store;
+
+pub use error::{RemoteError, Result};
+pub use job::{Action, HostReport, HostStatus, Job, JobEvent, JobRegistry, JobSnapshot, JobSpec};
+pub use plan::{Prepared, Request, WolDefaults};
+pub use target::Target;
+
+/// Everything remote control needs, for the service and the CLI.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    /// The registry.
+    pub store: Arc<Store>,
+    /// SSH settings (key in `<data>/ssh`).
+    pub ssh: ssh::SshConfig,
+    /// `<data>/linbo/linbocmd`.
+    pub onboot: onboot::OnbootDir,
+    /// Wake-on-LAN network defaults.
+    pub wol: WolDefaults,
+    /// Hosts handled at once (direct commands).
+    pub parallelism: usize,
+    /// Time limit of one command.
+    pub command_timeout: Duration,
+}
+
+impl Remote {
+    /// Remote control for the data directory `data` (`<data>/ssh`,
+    /// `<data>/linbo`). Does not create the key; see [`ssh::ensure_key`].
+    pub fn new(store: Arc<Store>, data: &Path, wol: WolDefaults) -> Self {
+        Self {
+            store,
+            ssh: ssh::SshConfig::new(&data.join("ssh")),
+            onboot: onboot::OnbootDir::new(&data.join("linbo")),
+            wol,
+            parallelism: 8,
+            command_timeout: Duration::from_secs(3600),
+        }
+    }
+
+    /// Checks a request and builds its job with this box's settings.
+    pub fn prepare(&self, req: &Request) -> Result<Prepared> {
+        let mut p = plan::prepare(&self.store, req, &self.wol)?;
+        p.spec.parallelism = self.parallelism;
+        p.spec.command_timeout = self.command_timeout;
+        Ok(p)
+    }
+
+    /// Runs a prepared job to its end.
+    pub async fn run(&self, spec: &JobSpec) -> JobSnapshot {
+        Job::new(spec).run(spec, &self.ssh, &self.onboot).await
+    }
+}
+
+/// The request a schedule stands for.
+pub fn request_for(s: &Schedule) -> Request {
+    let mut req = Request::new(Target::from(&s.target));
+    if s.onboot {
+        req.onboot = Some(s.commands.clone()).filter(|c| !c.trim().is_empty());
+        req.noauto = s.noauto;
+        req.disablegui = s.disablegui;
+    } else if !s.commands.trim().is_empty() {
+        req.direct = Some(s.commands.clone());
+    }
+    if let Some(WakeSettings {
+        wait_s,
+        gap_ms,
+        batch,
+        subnet_broadcast,
+    }) = &s.wake
+    {
+        req.wait = Some(Duration::from_secs(*wait_s));
+        req.gap = Duration::from_millis(*gap_ms);
+        req.batch = (*batch).max(1) as usize;
+        req.subnet_broadcast = *subnet_broadcast;
+    }
+    req
+}
+
+impl schedule::Runner for Remote {
+    async fn run(&self, s: &Schedule) -> Result<JobSnapshot> {
+        let p = self.prepare(&request_for(s))?;
+        Ok(Remote::run(self, &p.spec).await)
+    }
+}

@@ -1,0 +1,334 @@
+// Browser tests of the Bootbox UI: headless Debian chromium via playwright-core.
+// Needs BASE (server URL, fresh data dir) and ARTIFACTS (screenshot folder).
+import { chromium } from "playwright-core";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+const BASE = process.env.BASE;
+const ART = process.env.ARTIFACTS || "/tmp/bootbox-webui-artifacts";
+const PW = "Schule-2025-geheim";
+fs.mkdirSync(ART, { recursive: true });
+let passed = 0, failed = 0;
+const log = (...a) => console.log(...a);
+
+async function test(name, fn) {
+  try { await fn(); passed++; log("ok   " + name); }
+  catch (e) { failed++; log("FAIL " + name + ": " + (e && e.stack || e)); await shot("FAILED-" + name.replace(/\W+/g, "_")).catch(() => {}); }
+}
+function assert(c, m) { if (!c) throw new Error("assertion failed: " + m); }
+// Polls `cond` from Node (the UI's CSP forbids eval, so no waitForFunction).
+async function until(cond, what, ms = 15000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) { if (await cond()) return; await new Promise(r => setTimeout(r, 100)); }
+  throw new Error("timed out waiting for " + what);
+}
+
+const userData = fs.mkdtempSync(path.join(os.tmpdir(), "bbx-chromium-"));
+const ctx = await chromium.launchPersistentContext(userData, {
+  executablePath: "/usr/bin/chromium",
+  headless: true,
+  locale: "en-US",
+  viewport: { width: 1280, height: 900 },
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const page = ctx.pages()[0] || await ctx.newPage();
+const consoleErrors = [];
+page.on("pageerror", e => consoleErrors.push(String(e)));
+async function shot(name) { await page.screenshot({ path: path.join(ART, name + ".png"), fullPage: true }); }
+async function ready() { await page.waitForSelector("body[data-ready]"); }
+async function go(p) { await page.goto(BASE + p); await ready(); }
+async function apiGet(p) { return page.evaluate(async u => (await fetch(u)).json(), p); }
+// Every visible form control has a label (or aria-label).
+async function labelsOk() {
+  const bad = await page.evaluate(() => [...document.querySelectorAll("input,select,textarea")]
+    .filter(e => e.type !== "hidden" && !(e.labels && e.labels.length) && !e.getAttribute("aria-label"))
+    .map(e => e.outerHTML.slice(0, 80)));
+  assert(bad.length === 0, "controls without label: " + bad.join(" | "));
+}
+
+await test("root redirects to the setup wizard on a fresh box", async () => {
+  await go("/");
+  assert(page.url().endsWith("/setup"), page.url());
+  await labelsOk();
+  await shot("01-setup-admin");
+});
+
+await test("setup wizard completes and ends on the dashboard", async () => {
+  await page.fill("input[name=password]", "short");
+  await page.click("#next");
+  assert(await page.isVisible("text=at least 10 characters"), "short password refused");
+  await page.fill("input[name=password]", PW);
+  await page.fill("input[name=password2]", PW);
+  await page.click("#next");
+  await page.fill("input[name=school_name]", "Gesamtschule Am Park");
+  const ifaces = await page.$$eval("select[name=interface] option", o => o.map(x => x.value).filter(Boolean));
+  if (ifaces.length) {
+    await page.selectOption("select[name=interface]", ifaces[0]);
+    await page.fill("input[name=server_ip]", "10.0.0.5");
+    await page.check("#dhcp-proxy");
+  } else {
+    await page.check("#dhcp-off");
+  }
+  await labelsOk();
+  await shot("02-setup-school");
+  await page.click("#next");
+  assert(await page.isVisible("text=linbo64"), "boot file check shown");
+  const k = path.join(userData, "linbo64"), i = path.join(userData, "linbofs64");
+  fs.writeFileSync(k, Buffer.alloc(2 << 20, 1)); fs.writeFileSync(i, Buffer.alloc(3 << 20, 2));
+  await page.setInputFiles("#bf-linbo64", k);
+  await page.setInputFiles("#bf-linbofs64", i);
+  await shot("03-setup-bootfiles");
+  await page.click("#next");
+  await shot("04-setup-devices");
+  await page.click("#next");
+  await page.fill("input[name=enrol_url]", "https://central.example.org");
+  await page.fill("input[name=enrol_token]", "enrol-token-0123456789");
+  await shot("05-setup-enrol");
+  await Promise.all([page.waitForURL(/\/dashboard$/), page.click("#next")]);
+  await ready();
+  assert(await page.isVisible("text=What happens when a PC boots"), "dashboard story");
+  assert(!(await page.isVisible("text=Boot files are missing")), "boot files uploaded in the wizard");
+  await shot("06-dashboard");
+});
+
+await test("sign out, wrong password refused, sign in with the keyboard", async () => {
+  await Promise.all([page.waitForURL(/\/login$/), page.click("#signout")]);
+  await ready();
+  await labelsOk();
+  await page.fill("input[name=password]", "wrong-password");
+  await page.click("button[type=submit]");
+  await page.waitForSelector("[role=alert]");
+  assert(/wrong user name or password/i.test(await page.textContent("[role=alert]")), "bad credentials message");
+  await shot("07-login-error");
+  // Keyboard only: focus the user name, type, Tab, type, Enter.
+  await page.focus("input[name=username]");
+  await page.keyboard.press("Control+A");
+  await page.keyboard.type("admin");
+  await page.keyboard.press("Tab");
+  await page.keyboard.type(PW);
+  await Promise.all([page.waitForURL(/\/dashboard$/), page.keyboard.press("Enter")]);
+  await ready();
+});
+
+const CSV = [
+  "r100;r100-pc01;win11;00:1a:2b:3c:4d:01;10.0.100.1;;;;;;1",
+  "r100;r100-pc02;win11;00:1a:2b:3c:4d:02;10.0.100.2;;;;;;1",
+  "r100;r100-pc03;win11;00:1a:2b:3c:4d:zz;10.0.100.3;;;;;;1",
+  "r100;r100-pc04;win11;00:1a:2b:3c:4d:04;10.0.100.4;;;;;;1",
+  "r100;r100-pc05;win11;00:1a:2b:3c:4d:05;10.0.100.999;;;;;;1",
+  "r101;r101-pc01;win11;00:1a:2b:3c:4e:01;DHCP;;;;;;1",
+  "r101;r101_pc/../x;win11;00:1a:2b:3c:4e:02;10.0.101.2;;;;;;1",
+  "r101;r101-pc03;win11;00:1a:2b:3c:4e:03;10.0.101.3;;;;;;1",
+].join("\n") + "\n";
+
+await test("devices.csv import: errors at their lines, dry run imports nothing, commit imports the good lines", async () => {
+  await go("/import");
+  await labelsOk();
+  await page.fill("#csv-text", CSV);
+  await page.click("#dry");
+  await page.waitForSelector("#import-error");
+  const lines = await page.$$eval("tr.bad", r => r.map(x => Number(x.dataset.line)));
+  assert(JSON.stringify(lines) === "[3,5,7]", "error lines " + JSON.stringify(lines));
+  await shot("08-import-errors");
+  let hosts = await apiGet("/api/v1/hosts");
+  assert(hosts.length === 0, "dry run imported nothing, got " + hosts.length);
+  await page.check("#skip-invalid");
+  await page.click("#dry");
+  await page.waitForSelector("#import-summary");
+  assert(/5 hosts added/.test(await page.textContent("#import-summary")), "dry run summary");
+  hosts = await apiGet("/api/v1/hosts");
+  assert(hosts.length === 0, "still nothing after dry run, got " + hosts.length);
+  await page.click("#commit");
+  await page.waitForSelector("#import-summary:has-text('Result')");
+  hosts = await apiGet("/api/v1/hosts");
+  assert(hosts.length === 5, "5 good lines imported, got " + hosts.length);
+  await shot("09-import-done");
+});
+
+await test("hosts page filters, edits and shows the timeline", async () => {
+  await go("/hosts");
+  await labelsOk();
+  await page.selectOption("#f-room", "r101");
+  await until(async () => (await page.locator("tbody tr").count()) === 2, "2 hosts in r101");
+  await page.fill("#f-q", "pc03");
+  await until(async () => (await page.locator("tbody tr").count()) === 1, "1 host matching pc03");
+  await page.click("text=Timeline");
+  await page.waitForSelector("text=Nothing recorded yet.");
+  await page.click("text=Edit");
+  await labelsOk();
+  await shot("10-hosts");
+  await page.fill("#detail-ip", "10.0.101.33");
+  await page.click("#host-save");
+  await page.waitForSelector("text=Saved.");
+  const h = (await apiGet("/api/v1/hosts?q=r101-pc03"))[0];
+  assert(h.ip === "10.0.101.33", "host edited: " + JSON.stringify(h));
+});
+
+const GOOD = "[LINBO]\nServer = 10.0.0.5\nGroup = win11\nCache = /dev/sda4\nRootTimeout = 600\nSystemType = efi64\nDownloadType = rsync\nKernelOptions = quiet splash\n";
+const BAD = GOOD.replace("RootTimeout = 600", "RootTimeout = soon");
+
+await test("start.conf editor: invalid value shows an inline error and is not saved; valid is saved", async () => {
+  await go("/groups");
+  await page.click("button[data-group=win11]");
+  await page.waitForSelector("#sc-raw");
+  await labelsOk();
+  await page.fill("#sc-raw", BAD);
+  await page.waitForSelector("#sc-errors .err[data-line='5']");
+  // The error is also shown at the field of the form view.
+  await page.waitForSelector("#err-roottimeout");
+  assert(await page.getAttribute("#sc-roottimeout", "aria-invalid") === "true", "field marked invalid");
+  await page.click("#sc-save");
+  await page.waitForSelector("#sc-notsaved");
+  let g = await apiGet("/api/v1/groups/win11");
+  assert(g.start_conf === null, "invalid start.conf not saved");
+  await shot("11-startconf-invalid");
+  await page.fill("#sc-raw", GOOD);
+  await page.waitForSelector("#sc-status .ok:text-is('Valid')");
+  // The form view follows the raw text and edits it back.
+  assert(await page.inputValue("#sc-kerneloptions") === "quiet splash", "form view filled");
+  await page.fill("#sc-kerneloptions", "quiet splash nomodeset");
+  await page.click("#sc-save");
+  await page.waitForSelector("#sc-saved");
+  g = await apiGet("/api/v1/groups/win11");
+  assert(g.start_conf && g.start_conf.includes("KernelOptions = quiet splash nomodeset"), "saved: " + g.start_conf);
+  await shot("12-startconf-saved");
+});
+
+await test("image upload shows a progress bar and lands in the catalogue", async () => {
+  await go("/images");
+  await labelsOk();
+  const file = path.join(userData, "win11.qcow2");
+  fs.writeFileSync(file, Buffer.alloc(24 << 20, 7));
+  await page.setInputFiles("#img-file", file);
+  await page.fill("#img-comment", "browser test");
+  await page.click("#up-btn");
+  await page.waitForSelector("#up-progress:not([hidden])");
+  await shot("13-image-uploading");
+  await page.waitForSelector("#up-msg .msg.ok", { timeout: 60000 });
+  assert(await page.isVisible("#up-progress"), "progress bar visible");
+  assert(await page.getAttribute("#up-progress", "value") === "100" || await page.$eval("#up-progress", e => e.value) === 100, "progress at 100");
+  await page.waitForSelector("text=win11.qcow2");
+  await shot("14-image-done");
+});
+
+await test("rooms, events and settings pages", async () => {
+  await go("/rooms");
+  await labelsOk();
+  await page.fill("#room-name", "r102");
+  await page.fill("#room-desc", "Physik");
+  await page.click("text=Save");
+  await page.waitForSelector("td:text('Physik')");
+  await shot("15-rooms");
+  await go("/settings");
+  await labelsOk();
+  await page.fill("#tok-name", "ci-upload");
+  await page.click("text=Create token");
+  await page.waitForSelector("pre.mono");
+  assert((await page.textContent("pre.mono")).startsWith("bbx.ci-upload."), "token shown once");
+  await shot("16-settings");
+  await go("/events");
+  await labelsOk();
+  await page.selectOption("#ev-kind", "audit");
+  await page.waitForSelector("td:text('image.upload')");
+  await shot("17-events");
+});
+
+await test("audit log records every admin action of this test, with who and from where", async () => {
+  const ev = await apiGet("/api/v1/events?kind=audit&limit=500");
+  const actions = new Set(ev.map(e => e.action));
+  for (const a of ["user.create", "setup", "bootfile.upload", "auth.login", "auth.logout", "import", "group.put", "image.upload", "room.put", "token.create"])
+    assert(actions.has(a) || [...actions].some(x => x.startsWith(a)), "audit has " + a + " (have " + [...actions].join(",") + ")");
+  assert(ev.filter(e => e.actor.startsWith("web:")).every(e => /@127\.0\.0\.1$/.test(e.actor)), "actor has address");
+});
+
+await test("language switch to German and back", async () => {
+  await go("/dashboard");
+  await page.selectOption("#lang", "de");
+  await page.waitForLoadState("load");
+  await ready();
+  assert(await page.getAttribute("html", "lang") === "de", "html lang de");
+  assert(await page.isVisible("nav >> text=Übersicht"), "German nav");
+  assert(await page.isVisible("text=Was passiert, wenn ein PC startet"), "German story");
+  await shot("18-dashboard-de");
+  for (const p of ["hosts", "import", "groups", "images", "settings"]) { await go("/" + p); await shot("19-" + p + "-de"); }
+  await page.selectOption("#lang", "en");
+  await page.waitForLoadState("load");
+  await ready();
+  assert(await page.isVisible("nav >> text=Dashboard"), "English again");
+});
+
+await test("German is the default when the browser asks for it", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bbx-chromium-de-"));
+  const de = await chromium.launchPersistentContext(dir, {
+    executablePath: "/usr/bin/chromium", headless: true, locale: "de-DE",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync", "--lang=de-DE"],
+  });
+  try {
+    const p = de.pages()[0] || await de.newPage();
+    await p.goto(BASE + "/login");
+    await p.waitForSelector("body[data-ready]");
+    assert(await p.getAttribute("html", "lang") === "de", "html lang de");
+    assert(await p.isVisible("h1:text('Anmelden')"), "German sign-in");
+    await p.screenshot({ path: path.join(ART, "20-login-de.png"), fullPage: true });
+  } finally { await de.close(); fs.rmSync(dir, { recursive: true, force: true }); }
+});
+
+await test("axe-core: no serious or critical accessibility violations on any page", async () => {
+  // A separate browser profile that lets axe's script in (the UI's CSP forbids injected scripts).
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bbx-chromium-axe-"));
+  const ax = await chromium.launchPersistentContext(dir, {
+    executablePath: "/usr/bin/chromium", headless: true, locale: "en-US", bypassCSP: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  const axeSrc = fs.readFileSync(new URL("./node_modules/axe-core/axe.min.js", import.meta.url), "utf8");
+  const problems = [];
+  try {
+    const p = ax.pages()[0] || await ax.newPage();
+    async function check(url) {
+      await p.goto(BASE + url);
+      await p.waitForSelector("body[data-ready]");
+      await p.addScriptTag({ content: axeSrc });
+      const res = await p.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
+      for (const v of res.violations)
+        if (v.impact === "serious" || v.impact === "critical")
+          problems.push(url + ": " + v.id + " (" + v.impact + ") " + v.nodes.map(n => n.target.join(" ")).slice(0, 3).join(", "));
+    }
+    await check("/login");
+    await p.fill("input[name=password]", PW);
+    await Promise.all([p.waitForURL(/dashboard$/), p.click("button[type=submit]")]);
+    for (const u of ["/dashboard", "/hosts", "/import", "/rooms", "/groups", "/images", "/events", "/settings", "/setup"]) await check(u);
+  } finally { await ax.close(); fs.rmSync(dir, { recursive: true, force: true }); }
+  assert(problems.length === 0, "\n  " + problems.join("\n  "));
+});
+
+await test("brute force: the sign-in locks with a clear message", async () => {
+  await go("/dashboard");
+  await Promise.all([page.waitForURL(/\/login$/), page.click("#signout")]);
+  await ready();
+  for (let i = 0; i < 5; i++) {
+    await page.fill("input[name=password]", "wrong-" + i);
+    await page.click("button[type=submit]");
+    await page.waitForSelector("button[type=submit]:not([disabled])");
+    await page.waitForSelector("[role=alert]:has-text('Wrong user name')");
+  }
+  await page.fill("input[name=password]", PW);
+  await page.click("button[type=submit]");
+  await page.waitForSelector("[role=alert]:has-text('locked')");
+  const text = await page.textContent("[role=alert]");
+  assert(/try again in \d+ seconds/.test(text), text);
+  assert(page.url().endsWith("/login"), "still not signed in");
+  await shot("21-login-locked");
+});
+
+await test("no script errors on any page", async () => {
+  assert(consoleErrors.length === 0, consoleErrors.join("\n"));
+});
+
+await ctx.close();
+fs.rmSync(userData, { recursive: true, force: true });
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

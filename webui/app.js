@@ -1,0 +1,617 @@
+// Bootbox web UI: draws each page from the REST API. No build step, no
+// external assets. Texts in German and English (T below).
+"use strict";
+(function () {
+const B = document.body, PAGE = B.dataset.page, LANG = document.documentElement.lang === "de" ? "de" : "en";
+const CSRF = () => document.querySelector('meta[name="csrf"]').content;
+const T = {
+ en: {dashboard:"Dashboard",hosts:"Hosts",import:"Import",rooms:"Rooms",groups:"Groups",images:"Images",events:"Events",settings:"Settings",
+  signout:"Sign out",signin:"Sign in",user:"User name",password:"Password",password2:"Repeat password",wizard:"Setup",
+  w_admin:"Admin account",w_school:"School and network",w_files:"Boot files",w_csv:"Devices",w_enrol:"Central server",
+  next:"Next",back:"Back",finish:"Finish setup",school_name:"School name",iface:"Network interface",server_ip:"Address of this box (IPv4)",
+  dhcp:"DHCP mode",dhcp_proxy:"Proxy – recommended: your DHCP server keeps handing out addresses, Bootbox only adds boot information",
+  dhcp_full:"Full DHCP – only for an isolated imaging network without another DHCP server",dhcp_off:"Off – Bootbox answers no DHCP at all",
+  present:"present",missing:"missing",files_hint:"Bootbox needs linbo64 and linbofs64 in its LINBO folder to start LINBO on the PCs.",
+  csv_hint:"Optional: paste your devices.csv (room;hostname;group;mac;ip;…). You can also import it later.",
+  enrol_url:"Central server address (optional)",enrol_token:"Enrolment token (optional)",enrol_hint:"Leave both empty if your school has no central server.",
+  pw_short:"The password must have at least 10 characters.",pw_mismatch:"The passwords do not match.",
+  hosts_total:"Hosts",booted:"Booted",booting:"Booting / seen",never_seen:"Never seen",no_pxe:"No network boot",no_startconf:"Group without start.conf",
+  recent:"Recent boots",disk:"Disk",img_bytes:"Images use",free:"Free",what_happens:"What happens when a PC boots",
+  room:"Room",group:"Group",all:"all",search:"Search (name, MAC, IP)",hostname:"Host name",mac:"MAC",ip:"IP",pxe:"PXE",last:"Last boot step",
+  edit:"Edit",save:"Save",cancel:"Cancel",delete:"Delete",add_host:"Add host",timeline:"Timeline",no_events:"Nothing recorded yet.",
+  csv_file:"devices.csv file",csv_text:"devices.csv content",strategy:"Merge strategy",s_update:"update – add new, overwrite same host name, keep the rest",
+  s_replace:"replace – the file is the truth, hosts not in it are removed",s_add:"add-only – only add new host names",
+  dry:"Check (dry run)",do_import:"Import",line:"Line",problem:"Problem",text:"Text",nothing_imported:"Nothing was imported.",
+  preview:"Preview",e_locked:"Too many failed sign-ins. For your safety this account is locked; try again in {n} seconds.",e_bad_credentials:"Wrong user name or password.",e_csrf:"This page is out of date (security token). Reload it and try again.",e_unauthorized:"Please sign in again.",files_upload:"You can upload them here; they are stored when you finish the wizard.",optional:"optional",net_restart:"Interface, address and DHCP mode take effect when Bootbox restarts.",skip_invalid:"Skip lines with errors and import the valid ones",skipped:"Skipped lines",valid_lines:"{n} lines are valid; tick “Skip lines with errors” to import only those.",result:"Result",description:"Description",add_room:"Add room",name:"Name",count:"Hosts",
+  startconf:"start.conf",form_view:"Form",raw_view:"Raw text",valid:"Valid",invalid:"Invalid – not saved",saved:"Saved.",new_group:"New group",
+  warnings:"Warnings",version:"Versions",backups:"Backups",restore:"Restore",upload:"Upload image",image_file:"Image file (.qcow2 or .qdiff)",
+  comment:"Comment",uploading:"Uploading…",uploaded:"Upload complete.",size:"Size",time:"Time",actor:"Who",action:"Action",message:"What",
+  kind:"Kind",audit:"Admin actions",system:"System",school:"School",save_settings:"Save settings",change_pw:"Change password",
+  current_pw:"Current password",new_pw:"New password",signout_all:"Sign out everywhere",tokens:"API tokens",scope:"Scope",
+  create_token:"Create token",token_once:"Copy this token now; it is shown only once:",revoke:"Revoke",rerun:"Run the setup wizard again",
+  confirm:"Are you sure?",error:"Error",loading:"Loading…",none:"none",live_on:"Live updates on",api_doc:"API description (OpenAPI)",
+  image_name:"Image",current:"current",created:"Created",last_used:"Last used",never:"never",enrolled:"Central server",
+  boot_files_missing:"Boot files are missing: PCs cannot start LINBO yet.",
+ },
+ de: {dashboard:"Übersicht",hosts:"Rechner",import:"Import",rooms:"Räume",groups:"Gruppen",images:"Images",events:"Ereignisse",settings:"Einstellungen",
+  signout:"Abmelden",signin:"Anmelden",user:"Benutzername",password:"Passwort",password2:"Passwort wiederholen",wizard:"Einrichtung",
+  w_admin:"Admin-Konto",w_school:"Schule und Netzwerk",w_files:"Boot-Dateien",w_csv:"Geräte",w_enrol:"Zentraler Server",
+  next:"Weiter",back:"Zurück",finish:"Einrichtung abschließen",school_name:"Name der Schule",iface:"Netzwerkschnittstelle",server_ip:"Adresse dieser Box (IPv4)",
+  dhcp:"DHCP-Modus",dhcp_proxy:"Proxy – empfohlen: Ihr DHCP-Server vergibt weiter die Adressen, Bootbox ergänzt nur die Boot-Informationen",
+  dhcp_full:"Voller DHCP-Server – nur für ein abgetrenntes Imaging-Netz ohne anderen DHCP-Server",dhcp_off:"Aus – Bootbox beantwortet kein DHCP",
+  present:"vorhanden",missing:"fehlt",files_hint:"Bootbox braucht linbo64 und linbofs64 im LINBO-Ordner, um LINBO auf den PCs zu starten.",
+  csv_hint:"Optional: devices.csv hier einfügen (raum;rechner;gruppe;mac;ip;…). Der Import geht auch später.",
+  enrol_url:"Adresse des zentralen Servers (optional)",enrol_token:"Registrierungs-Token (optional)",enrol_hint:"Beide leer lassen, wenn Ihre Schule keinen zentralen Server hat.",
+  pw_short:"Das Passwort muss mindestens 10 Zeichen haben.",pw_mismatch:"Die Passwörter stimmen nicht überein.",
+  hosts_total:"Rechner",booted:"Gestartet",booting:"Startet / gesehen",never_seen:"Nie gesehen",no_pxe:"Kein Netzwerk-Boot",no_startconf:"Gruppe ohne start.conf",
+  recent:"Letzte Starts",disk:"Speicher",img_bytes:"Images belegen",free:"Frei",what_happens:"Was passiert, wenn ein PC startet",
+  room:"Raum",group:"Gruppe",all:"alle",search:"Suche (Name, MAC, IP)",hostname:"Rechnername",mac:"MAC",ip:"IP",pxe:"PXE",last:"Letzter Boot-Schritt",
+  edit:"Bearbeiten",save:"Speichern",cancel:"Abbrechen",delete:"Löschen",add_host:"Rechner hinzufügen",timeline:"Verlauf",no_events:"Noch nichts aufgezeichnet.",
+  csv_file:"devices.csv-Datei",csv_text:"Inhalt der devices.csv",strategy:"Zusammenführen",s_update:"aktualisieren – neue hinzufügen, gleiche Namen überschreiben, Rest behalten",
+  s_replace:"ersetzen – die Datei gilt, Rechner die fehlen werden entfernt",s_add:"nur hinzufügen – nur neue Rechnernamen",
+  dry:"Prüfen (Probelauf)",do_import:"Importieren",line:"Zeile",problem:"Problem",text:"Text",nothing_imported:"Es wurde nichts importiert.",
+  preview:"Vorschau",e_locked:"Zu viele fehlgeschlagene Anmeldungen. Zu Ihrer Sicherheit ist die Anmeldung gesperrt; versuchen Sie es in {n} Sekunden erneut.",e_bad_credentials:"Benutzername oder Passwort ist falsch.",e_csrf:"Diese Seite ist veraltet (Sicherheits-Token). Bitte neu laden und noch einmal versuchen.",e_unauthorized:"Bitte melden Sie sich erneut an.",files_upload:"Sie können sie hier hochladen; sie werden beim Abschluss des Assistenten gespeichert.",optional:"optional",net_restart:"Schnittstelle, Adresse und DHCP-Modus gelten nach einem Neustart von Bootbox.",skip_invalid:"Fehlerhafte Zeilen überspringen und die gültigen importieren",skipped:"Übersprungene Zeilen",valid_lines:"{n} Zeilen sind gültig; „Fehlerhafte Zeilen überspringen“ ankreuzen, um nur diese zu importieren.",result:"Ergebnis",description:"Beschreibung",add_room:"Raum hinzufügen",name:"Name",count:"Rechner",
+  startconf:"start.conf",form_view:"Formular",raw_view:"Text",valid:"Gültig",invalid:"Ungültig – nicht gespeichert",saved:"Gespeichert.",new_group:"Neue Gruppe",
+  warnings:"Hinweise",version:"Versionen",backups:"Sicherungen",restore:"Wiederherstellen",upload:"Image hochladen",image_file:"Image-Datei (.qcow2 oder .qdiff)",
+  comment:"Kommentar",uploading:"Wird hochgeladen…",uploaded:"Hochladen abgeschlossen.",size:"Größe",time:"Zeit",actor:"Wer",action:"Aktion",message:"Was",
+  kind:"Art",audit:"Admin-Aktionen",system:"System",school:"Schule",save_settings:"Einstellungen speichern",change_pw:"Passwort ändern",
+  current_pw:"Aktuelles Passwort",new_pw:"Neues Passwort",signout_all:"Überall abmelden",tokens:"API-Tokens",scope:"Berechtigung",
+  create_token:"Token erstellen",token_once:"Diesen Token jetzt kopieren, er wird nur einmal angezeigt:",revoke:"Widerrufen",rerun:"Einrichtungsassistent erneut starten",
+  confirm:"Sind Sie sicher?",error:"Fehler",loading:"Lädt…",none:"keine",live_on:"Live-Aktualisierung an",api_doc:"API-Beschreibung (OpenAPI)",
+  image_name:"Image",current:"aktuell",created:"Erstellt",last_used:"Zuletzt benutzt",never:"nie",enrolled:"Zentraler Server",
+  boot_files_missing:"Boot-Dateien fehlen: PCs können LINBO noch nicht starten.",
+ }
+};
+const t = k => (T[LANG][k] || T.en[k] || k);
+const main = document.getElementById("main");
+let uid = 0;
+
+function h(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (k === "text") e.textContent = v;
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of kids.flat()) if (c !== null && c !== undefined && c !== false) e.append(c instanceof Node ? c : String(c));
+  return e;
+}
+// A labelled input: returns [wrapper, input].
+function field(label, attrs, kind) {
+  const id = attrs.id || ("f" + (++uid));
+  const inp = h(kind || "input", Object.assign({}, attrs, { id }));
+  return [h("div", {}, h("label", { for: id }, label), inp), inp];
+}
+function select(label, opts, value, attrs) {
+  const [w, s] = field(label, attrs || {}, "select");
+  for (const [v, l] of opts) s.append(h("option", { value: v, selected: v === value }, l));
+  return [w, s];
+}
+function msg(el, text, ok) { el.replaceChildren(text ? h("div", { class: "msg " + (ok ? "ok" : "err"), role: ok ? "status" : "alert" }, text) : ""); }
+const fmtTime = ms => ms ? new Date(ms).toLocaleString(LANG === "de" ? "de-DE" : "en-GB") : "–";
+const fmtBytes = n => n == null ? "–" : n < 1024 ? n + " B" : n < 1048576 ? (n / 1024).toFixed(1) + " KiB" : n < 1073741824 ? (n / 1048576).toFixed(1) + " MiB" : (n / 1073741824).toFixed(2) + " GiB";
+
+// Server messages are English; the codes people meet most get the UI language.
+function errText(status, body) {
+  const e = (body && body.error) || {};
+  const secs = ((e.message || "").match(/(\d+) seconds/) || [])[1];
+  if (e.code && T[LANG]["e_" + e.code]) return T[LANG]["e_" + e.code].replace("{n}", secs || "?");
+  return e.message || ("HTTP " + status);
+}
+class ApiErr extends Error { constructor(status, body) { super(errText(status, body)); this.status = status; this.body = body || {}; this.code = body && body.error && body.error.code; } }
+async function api(method, path, data) {
+  const opt = { method, headers: { "Accept": "application/json" }, credentials: "same-origin" };
+  if (method !== "GET") opt.headers["X-CSRF-Token"] = CSRF();
+  if (data !== undefined) { opt.headers["Content-Type"] = "application/json"; opt.body = JSON.stringify(data); }
+  const r = await fetch(path, opt);
+  let body = null;
+  const text = await r.text();
+  if (text) { try { body = JSON.parse(text); } catch (e) { body = null; } }
+  if (r.status === 401 && PAGE !== "login" && PAGE !== "setup") { location.href = "/login"; }
+  if (!r.ok) throw new ApiErr(r.status, body);
+  return body;
+}
+function table(heads, rows) {
+  return h("table", {}, h("thead", {}, h("tr", {}, heads.map(x => h("th", { scope: "col" }, x)))), h("tbody", {}, rows));
+}
+// Runs an async action with the button disabled and errors shown in `out`.
+function action(btn, out, fn) {
+  return async ev => {
+    if (ev) ev.preventDefault();
+    btn.disabled = true;
+    try { await fn(); } catch (e) { msg(out, t("error") + ": " + e.message); } finally { btn.disabled = false; }
+  };
+}
+
+// ----- chrome -------------------------------------------------------------
+function chrome() {
+  const langSel = document.getElementById("lang");
+  langSel.value = LANG;
+  langSel.addEventListener("change", () => { document.cookie = "lang=" + langSel.value + "; path=/; max-age=31536000; samesite=strict"; location.reload(); });
+  document.title = "Bootbox – " + t(PAGE === "setup" ? "wizard" : PAGE === "login" ? "signin" : PAGE);
+  document.querySelector(".skip").textContent = LANG === "de" ? "Zum Inhalt" : "Skip to content";
+  if (!B.dataset.user) return;
+  const nav = document.getElementById("nav");
+  for (const p of ["dashboard", "hosts", "import", "rooms", "groups", "images", "events", "settings"])
+    nav.append(h("a", { href: "/" + p, "aria-current": p === PAGE ? "page" : null }, t(p)));
+  const who = document.getElementById("who");
+  const out = h("button", { class: "sec", type: "button", id: "signout" }, t("signout"));
+  out.addEventListener("click", async () => { try { await api("POST", "/api/v1/auth/logout"); } catch (e) { /* signed out anyway */ } location.href = "/login"; });
+  who.append(B.dataset.user + " ", out);
+  live();
+}
+const listeners = [];
+function live() {
+  if (!window.EventSource) return;
+  const es = new EventSource("/api/v1/events/stream");
+  es.addEventListener("events", ev => {
+    let list = [];
+    try { list = JSON.parse(ev.data); } catch (e) { return; }
+    const box = document.getElementById("live");
+    for (const e of list.slice(-3)) {
+      const d = h("div", {}, e.actor + ": " + e.message);
+      box.append(d); setTimeout(() => d.remove(), 6000);
+    }
+    listeners.forEach(f => f(list));
+  });
+}
+
+// ----- login ----------------------------------------------------------------
+function pageLogin() {
+  const out = h("div", {});
+  const [wu, u] = field(t("user"), { name: "username", autocomplete: "username", required: true, value: "admin" });
+  const [wp, p] = field(t("password"), { name: "password", type: "password", autocomplete: "current-password", required: true });
+  const btn = h("button", { type: "submit" }, t("signin"));
+  const form = h("form", { class: "card", "aria-labelledby": "h" }, h("h1", { id: "h" }, t("signin")), wu, wp, btn, out);
+  form.addEventListener("submit", action(btn, out, async () => {
+    try { await api("POST", "/api/v1/auth/login", { username: u.value, password: p.value }); location.href = "/dashboard"; }
+    catch (e) { msg(out, e.message); p.value = ""; p.focus(); }
+  }));
+  main.append(form); u.focus();
+}
+
+// ----- setup wizard ---------------------------------------------------------
+async function pageSetup() {
+  const st = await api("GET", "/api/v1/setup");
+  const rerun = st.admin_exists;
+  const s = st.settings || {};
+  const steps = (rerun ? [] : ["w_admin"]).concat(["w_school", "w_files", "w_csv", "w_enrol"]);
+  let cur = 0;
+  const out = h("div", {});
+  const list = h("ol", { class: "steps", "aria-label": t("wizard") });
+  const panes = {};
+  const [wu, u] = field(t("user"), { value: "admin", autocomplete: "username", name: "username" });
+  const [wp, p1] = field(t("password"), { type: "password", autocomplete: "new-password", name: "password", minlength: "10" });
+  const [wp2, p2] = field(t("password2"), { type: "password", autocomplete: "new-password", name: "password2" });
+  panes.w_admin = [wu, wp, h("p", { class: "hint" }, t("pw_short")), wp2];
+  const [ws, school] = field(t("school_name"), { value: s.school_name || "", name: "school_name", required: true });
+  const ifaces = (st.interfaces || []).map(i => [i, i]);
+  const [wi, iface] = select(t("iface"), [["", "–"]].concat(ifaces), s.interface || (ifaces[0] || [""])[0], { name: "interface" });
+  const [wip, ip] = field(t("server_ip"), { value: s.server_ip || "", name: "server_ip", placeholder: "10.0.0.5", inputmode: "decimal" });
+  const dh = h("fieldset", { class: "radio" }, h("legend", {}, t("dhcp")));
+  const radios = [];
+  for (const m of ["proxy", "full", "off"]) {
+    const id = "dhcp-" + m;
+    const r = h("input", { type: "radio", name: "dhcp", id, value: m, checked: (s.dhcp_mode || "proxy") === m });
+    radios.push(r);
+    dh.append(h("div", {}, r, h("label", { for: id }, t("dhcp_" + m))));
+  }
+  panes.w_school = [ws, wi, wip, dh, h("p", { class: "hint" }, t("net_restart"))];
+  const bf = st.boot_files || {};
+  const bootInputs = {};
+  panes.w_files = [h("p", {}, t("files_hint")), h("ul", {}, ["linbo64", "linbofs64"].map(f => h("li", {}, f + ": ", h("span", { class: bf[f] ? "ok" : "err" }, bf[f] ? t("present") : t("missing"))))),
+    h("p", { class: "hint" }, t("files_upload")),
+    ["linbo64", "linbofs64"].map(f => { const [w, i] = field(f + " (" + t("optional") + ")", { type: "file", id: "bf-" + f }); bootInputs[f] = i; return w; })];
+  const [wc, csv] = field(t("csv_text"), { rows: "8", name: "csv", spellcheck: "false" }, "textarea");
+  panes.w_csv = [h("p", { class: "hint" }, t("csv_hint")), wc];
+  const [weu, eu] = field(t("enrol_url"), { type: "url", name: "enrol_url", placeholder: "https://", value: st.enrolment_url || "" });
+  const [wet, et] = field(t("enrol_token"), { name: "enrol_token", autocomplete: "off" });
+  panes.w_enrol = [h("p", { class: "hint" }, t("enrol_hint")), weu, wet];
+  const body = h("div", {});
+  const back = h("button", { type: "button", class: "sec", id: "back" }, t("back"));
+  const next = h("button", { type: "submit", id: "next" }, t("next"));
+  const form = h("form", { class: "card", novalidate: true }, h("h1", {}, t("wizard")), list, body, out, back, next);
+  function show() {
+    list.replaceChildren(...steps.map((k, i) => h("li", { "aria-current": i === cur ? "step" : null }, (i + 1) + ". " + t(k))));
+    body.replaceChildren(h("h2", {}, t(steps[cur])), ...panes[steps[cur]].flat());
+    back.disabled = cur === 0;
+    next.textContent = cur === steps.length - 1 ? t("finish") : t("next");
+    msg(out, "");
+    const f = body.querySelector("input,select,textarea"); if (f) f.focus();
+  }
+  function check() {
+    if (steps[cur] === "w_admin") {
+      if (p1.value.length < 10) { msg(out, t("pw_short")); p1.focus(); return false; }
+      if (p1.value !== p2.value) { msg(out, t("pw_mismatch")); p2.focus(); return false; }
+    }
+    if (steps[cur] === "w_school" && !school.value.trim()) { msg(out, t("school_name") + "?"); school.focus(); return false; }
+    return true;
+  }
+  back.addEventListener("click", () => { if (cur > 0) { cur--; show(); } });
+  form.addEventListener("submit", action(next, out, async () => {
+    if (!check()) return;
+    if (cur < steps.length - 1) { cur++; show(); return; }
+    const dhcp = (radios.find(r => r.checked) || radios[0]).value;
+    const r = await api("POST", "/api/v1/setup", { username: u.value, password: p1.value, school_name: school.value, interface: iface.value, server_ip: ip.value, dhcp_mode: dhcp, enrol_url: eu.value, enrol_token: et.value });
+    if (r && r.csrf) document.querySelector('meta[name="csrf"]').content = r.csrf;
+    for (const f of ["linbo64", "linbofs64"]) {
+      const file = bootInputs[f].files[0];
+      if (!file) continue;
+      const prog = h("progress", { max: "100", value: "0", "aria-label": f }), pct = h("span", {}, f + " …");
+      out.replaceChildren(h("div", {}, pct, " ", prog));
+      await xhrUpload("/api/v1/bootfiles/" + f, file, prog, pct);
+    }
+    if (csv.value.trim()) {
+      try { await api("POST", "/api/v1/import/devices", { csv: csv.value, strategy: "update", dry_run: false }); }
+      catch (e) { sessionStorage.setItem("bbx-import", csv.value); location.href = "/import"; return; }
+    }
+    location.href = "/dashboard";
+  }));
+  main.append(form); show();
+}
+
+// PUT with a real upload progress bar; resolves with the JSON answer.
+function xhrUpload(url, file, prog, pct) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("PUT", url);
+    xhr.setRequestHeader("X-CSRF-Token", CSRF());
+    xhr.setRequestHeader("Content-Type", "application/octet-stream");
+    xhr.upload.onprogress = e => { if (e.lengthComputable) { prog.value = Math.round(100 * e.loaded / e.total); pct.textContent = prog.value + " %"; } };
+    xhr.onload = () => {
+      let b = null; try { b = JSON.parse(xhr.responseText); } catch (e) { b = null; }
+      if (xhr.status >= 200 && xhr.status < 300) { prog.value = 100; pct.textContent = "100 %"; resolve(b); }
+      else reject(new ApiErr(xhr.status, b));
+    };
+    xhr.onerror = () => reject(new Error("network"));
+    xhr.send(file);
+  });
+}
+
+// ----- dashboard --------------------------------------------------------------
+async function pageDashboard() {
+  const d = await api("GET", "/api/v1/dashboard");
+  const st = d.hosts_by_state || {};
+  const s = d.settings || {};
+  const de = LANG === "de";
+  const ip = s.server_ip || "?";
+  const story = [];
+  if (s.dhcp_mode === "proxy") story.push(de ? `Ein PC, der im Netz (Schnittstelle ${s.interface || "?"}) per PXE startet, bekommt seine Adresse vom DHCP-Server der Schule und von Bootbox (${ip}) zusätzlich die Boot-Datei.` : `A PC that network-boots on ${s.interface || "?"} gets its address from the school's DHCP server and, from Bootbox (${ip}), its boot file.`);
+  else if (s.dhcp_mode === "full") story.push(de ? `Bootbox vergibt selbst Adressen auf ${s.interface || "?"} und die Boot-Datei.` : `Bootbox hands out addresses on ${s.interface || "?"} and the boot file itself.`);
+  else story.push(de ? "DHCP ist aus: PCs finden Bootbox nur, wenn ein anderer DHCP-Server auf sie verweist." : "DHCP is off: PCs only find Bootbox if another DHCP server points them to it.");
+  story.push(de ? "Bekannte Rechner starten dann LINBO mit der start.conf ihrer Gruppe; Rechner mit „lokal booten“ starten von der Festplatte; unbekannte Rechner bekommen nichts." : "Known PCs then start LINBO with their group's start.conf; PCs set to local boot start from their disk; unknown PCs get nothing.");
+  if (!(d.boot_files || {}).linbo64) story.push(t("boot_files_missing"));
+  if ((d.groups_without_startconf || []).length) story.push((de ? "Gruppen ohne start.conf (diese PCs können LINBO noch nicht starten): " : "Groups without start.conf (their PCs cannot start LINBO yet): ") + d.groups_without_startconf.join(", "));
+  const stat = (k, n) => h("div", { class: "stat" }, h("b", {}, n || 0), t(k));
+  main.append(h("h1", {}, t("dashboard") + (d.school_name ? " – " + d.school_name : "")),
+    h("section", { class: "card", "aria-labelledby": "wh" }, h("h2", { id: "wh" }, t("what_happens")), story.map(x => h("p", {}, x))),
+    h("div", { class: "grid" }, stat("hosts_total", d.hosts_total), ["booted", "booting", "never_seen", "no_startconf", "no_pxe"].map(k => stat(k, st[k]))),
+    h("h2", {}, t("recent")),
+    (d.recent_boots || []).length ? table([t("hostname"), t("room"), t("last"), t("time")], d.recent_boots.map(r => h("tr", {}, h("td", {}, r.hostname), h("td", {}, r.room), h("td", {}, r.last_step), h("td", {}, fmtTime(r.last_time_ms))))) : h("p", {}, t("no_events")),
+    h("h2", {}, t("disk")), h("p", {}, t("img_bytes") + ": " + fmtBytes(d.disk.images_bytes) + " · " + t("free") + ": " + fmtBytes(d.disk.free_bytes) + " · " + t("images") + ": " + d.images));
+  listeners.push(() => { main.replaceChildren(); pageDashboard(); listeners.length = 0; });
+}
+
+// ----- hosts --------------------------------------------------------------------
+async function pageHosts() {
+  const [rooms, groups] = await Promise.all([api("GET", "/api/v1/rooms"), api("GET", "/api/v1/groups")]);
+  const [wr, fr] = select(t("room"), [["", t("all")]].concat(rooms.map(r => [r.name, r.name])), "", { id: "f-room" });
+  const [wg, fg] = select(t("group"), [["", t("all")]].concat(groups.map(g => [g.name, g.name])), "", { id: "f-group" });
+  const [wq, fq] = field(t("search"), { type: "search", id: "f-q" });
+  const out = h("div", {}), list = h("div", {}), detail = h("div", {});
+  const add = h("button", { type: "button" }, t("add_host"));
+  add.addEventListener("click", () => editHost(null));
+  main.append(h("h1", {}, t("hosts")), h("div", { class: "filters", role: "search" }, wr, wg, wq), add, out, detail, list);
+  async function load() {
+    const q = new URLSearchParams({ room: fr.value, group: fg.value, q: fq.value });
+    const hosts = await api("GET", "/api/v1/hosts?" + q);
+    list.replaceChildren(table([t("hostname"), t("room"), t("group"), t("mac"), t("ip"), t("pxe"), t("last"), ""], hosts.map(x => {
+      const e = h("button", { type: "button", class: "sec" }, t("edit")); e.addEventListener("click", () => editHost(x));
+      const tl = h("button", { type: "button", class: "sec" }, t("timeline")); tl.addEventListener("click", () => timeline(x));
+      return h("tr", {}, h("td", {}, x.hostname), h("td", {}, x.room), h("td", {}, x.group), h("td", { class: "mono" }, x.mac), h("td", {}, x.ip), h("td", {}, x.pxe), h("td", {}, x.last_step ? x.last_step + " · " + fmtTime(x.last_time_ms) : "–"), h("td", {}, e, tl));
+    })), h("p", { class: "hint" }, hosts.length + " " + t("hosts")));
+  }
+  for (const el of [fr, fg]) el.addEventListener("change", load);
+  let timer; fq.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(load, 250); });
+  function editHost(x) {
+    const o = h("div", {});
+    const [a, hn] = field(t("hostname"), { value: x ? x.hostname : "", required: true });
+    const [b, ro] = field(t("room"), { value: x ? x.room : "", required: true });
+    const [c, gr] = field(t("group"), { value: x ? x.group : "", required: true });
+    const [d, mc] = field(t("mac"), { value: x ? x.mac : "", required: true });
+    const [e, ipx] = field(t("ip"), { value: x && x.ip !== "DHCP" ? x.ip : "", placeholder: "DHCP", id: "detail-ip" });
+    const [f, px] = select(t("pxe"), [["0", "0"], ["1", "1 (LINBO)"], ["2", "2"], ["3", "3"]], String(x ? x.pxe : 1));
+    const save = h("button", { type: "submit", id: "host-save" }, t("save"));
+    const cancel = h("button", { type: "button", class: "sec" }, t("cancel"));
+    const del = x ? h("button", { type: "button", class: "danger" }, t("delete")) : null;
+    const form = h("form", { class: "card" }, h("h2", {}, x ? t("edit") + ": " + x.hostname : t("add_host")), a, b, c, d, e, f, save, cancel, del, o);
+    cancel.addEventListener("click", () => detail.replaceChildren());
+    if (del) del.addEventListener("click", action(del, o, async () => { if (!confirm(t("confirm"))) return; await api("DELETE", "/api/v1/hosts/" + encodeURIComponent(x.hostname)); detail.replaceChildren(); load(); }));
+    form.addEventListener("submit", action(save, o, async () => {
+      const v = { hostname: hn.value, room: ro.value, group: gr.value, mac: mc.value, ip: ipx.value, pxe: Number(px.value) };
+      if (x) await api("PUT", "/api/v1/hosts/" + encodeURIComponent(x.hostname), v); else await api("POST", "/api/v1/hosts", v);
+      detail.replaceChildren(h("div", { class: "msg ok", role: "status" }, t("saved"))); load();
+    }));
+    detail.replaceChildren(form); hn.focus();
+  }
+  async function timeline(x) {
+    const ev = await api("GET", "/api/v1/hosts/" + encodeURIComponent(x.mac) + "/timeline");
+    const items = Array.isArray(ev) ? ev : (ev.events || []);
+    const close = h("button", { type: "button", class: "sec" }, t("cancel"));
+    close.addEventListener("click", () => detail.replaceChildren());
+    detail.replaceChildren(h("section", { class: "card" }, h("h2", {}, t("timeline") + ": " + x.hostname),
+      items.length ? table([t("time"), "", "", ""], items.map(e => h("tr", {}, h("td", {}, fmtTime(e.time_ms)), h("td", {}, e.source), h("td", {}, e.step), h("td", {}, e.detail || "")))) : h("p", {}, t("no_events")),
+      ev.hints ? h("ul", {}, (ev.hints || []).map(x => h("li", {}, typeof x === "string" ? x : JSON.stringify(x)))) : null, close));
+    close.focus();
+  }
+  await load();
+}
+
+// ----- import -------------------------------------------------------------------
+function pageImport() {
+  const [wf, file] = field(t("csv_file"), { type: "file", accept: ".csv,text/csv,text/plain", id: "csv-file" });
+  const [wt, text] = field(t("csv_text"), { rows: "10", spellcheck: "false", id: "csv-text" }, "textarea");
+  const saved = sessionStorage.getItem("bbx-import"); if (saved) { text.value = saved; sessionStorage.removeItem("bbx-import"); }
+  file.addEventListener("change", () => { const f = file.files[0]; if (!f) return; const r = new FileReader(); r.onload = () => { text.value = r.result; }; r.readAsText(f); });
+  const strat = h("fieldset", { class: "radio" }, h("legend", {}, t("strategy")));
+  for (const [v, k] of [["update", "s_update"], ["add-only", "s_add"], ["replace", "s_replace"]])
+    strat.append(h("div", {}, h("input", { type: "radio", name: "strategy", id: "st-" + v, value: v, checked: v === "update" }), h("label", { for: "st-" + v }, t(k))));
+  const skip = h("input", { type: "checkbox", id: "skip-invalid" });
+  const skipW = h("div", {}, skip, " ", h("label", { for: "skip-invalid", style: null, class: "inline" }, t("skip_invalid")));
+  const dry = h("button", { type: "button", id: "dry" }, t("dry"));
+  const go = h("button", { type: "button", id: "commit" }, t("do_import"));
+  const prog = h("progress", { hidden: true, "aria-label": t("loading") });
+  const out = h("div", { id: "import-result" });
+  main.append(h("h1", {}, t("import")), h("div", { class: "card" }, wf, wt, strat, skipW, dry, go, prog, out));
+  async function run(isDry, btn) {
+    btn.disabled = true; prog.hidden = false; out.replaceChildren();
+    const strategy = document.querySelector('input[name="strategy"]:checked').value;
+    try {
+      const r = await api("POST", "/api/v1/import/devices", { csv: text.value, strategy, dry_run: isDry, skip_invalid: skip.checked });
+      const rows = (r.rows || []).map(x => h("tr", {}, h("td", {}, x.line), h("td", {}, x.hostname), h("td", {}, x.room), h("td", {}, x.group), h("td", { class: "mono" }, x.mac), h("td", {}, x.ip)));
+      out.append(h("div", { class: "msg ok", role: "status", id: "import-summary" }, (isDry ? t("dry") + ": " : t("result") + ": ") + r.summary + (isDry ? " – " + t("nothing_imported") : "")),
+        (r.skipped_lines || []).length ? h("div", {}, h("h2", {}, t("skipped")), table([t("line"), t("problem"), t("text")], r.skipped_lines.map(x => h("tr", { class: "bad", "data-line": x.line }, h("td", {}, x.line), h("td", {}, x.message), h("td", { class: "mono" }, x.text))))) : "",
+        (r.warnings || []).length ? h("div", {}, h("h2", {}, t("warnings")), h("ul", {}, r.warnings.map(w => h("li", {}, t("line") + " " + w.line + ": " + w.message)))) : "",
+        h("h2", {}, t("preview")), table([t("line"), t("hostname"), t("room"), t("group"), t("mac"), t("ip")], rows));
+    } catch (e) {
+      const errs = (e.body && e.body.errors) || [];
+      out.append(h("div", { class: "msg err", role: "alert", id: "import-error" }, e.message + (e.body && e.body.valid_lines != null ? ". " + t("valid_lines").replace("{n}", e.body.valid_lines) : "")));
+      if (errs.length) out.append(table([t("line"), t("problem"), t("text")], errs.map(x => h("tr", { class: "bad", "data-line": x.line }, h("td", {}, x.line), h("td", {}, x.message), h("td", { class: "mono" }, x.text)))));
+    } finally { btn.disabled = false; prog.hidden = true; }
+  }
+  dry.addEventListener("click", () => run(true, dry));
+  go.addEventListener("click", () => run(false, go));
+}
+
+// ----- rooms ----------------------------------------------------------------------
+async function pageRooms() {
+  const out = h("div", {}), list = h("div", {});
+  const [wn, n] = field(t("name"), { required: true, id: "room-name" });
+  const [wd, d] = field(t("description"), { id: "room-desc" });
+  const btn = h("button", { type: "submit" }, t("save"));
+  const form = h("form", { class: "card" }, h("h2", {}, t("add_room")), wn, wd, btn, out);
+  form.addEventListener("submit", action(btn, out, async () => { await api("PUT", "/api/v1/rooms/" + encodeURIComponent(n.value.trim()), { description: d.value }); msg(out, t("saved"), true); n.value = d.value = ""; load(); }));
+  main.append(h("h1", {}, t("rooms")), list, form);
+  async function load() {
+    const rooms = await api("GET", "/api/v1/rooms");
+    list.replaceChildren(table([t("name"), t("description"), t("count"), ""], rooms.map(r => {
+      const e = h("button", { type: "button", class: "sec" }, t("edit")); e.addEventListener("click", () => { n.value = r.name; d.value = r.description; d.focus(); });
+      const del = h("button", { type: "button", class: "danger" }, t("delete"));
+      del.addEventListener("click", action(del, out, async () => { if (!confirm(t("confirm"))) return; await api("DELETE", "/api/v1/rooms/" + encodeURIComponent(r.name)); load(); }));
+      return h("tr", {}, h("td", {}, r.name), h("td", {}, r.description), h("td", {}, r.hosts), h("td", {}, e, del));
+    })));
+  }
+  await load();
+}
+
+// ----- groups and start.conf -----------------------------------------------------
+const LINBO_KEYS = ["Server", "Group", "Cache", "RootTimeout", "AutoPartition", "AutoFormat", "AutoInitCache", "DownloadType", "GuiDisabled", "UseMinimalLayout", "Locale", "SystemType", "KernelOptions"];
+function setLinboKey(text, key, value) {
+  const lines = text.split("\n");
+  let inLinbo = false, start = -1, end = lines.length;
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i];
+    if (/^\[/.test(l)) { if (inLinbo) { end = i; break; } inLinbo = /^\[linbo\]/i.test(l); if (inLinbo) start = i; continue; }
+    if (inLinbo) {
+      const m = l.match(/^([A-Za-z][A-Za-z0-9_]*)\s*=/);
+      if (m && m[1].toLowerCase() === key.toLowerCase()) {
+        const c = l.indexOf(" #"); lines[i] = key + " = " + value + (c > 0 ? l.slice(c) : ""); return lines.join("\n");
+      }
+    }
+  }
+  if (start < 0) return "[LINBO]\n" + key + " = " + value + "\n" + text;
+  lines.splice(start + 1, 0, key + " = " + value);
+  return lines.join("\n");
+}
+async function pageGroups() {
+  const list = h("div", {}), editor = h("div", {}), out = h("div", {});
+  const [wn, n] = field(t("name"), { id: "new-group" });
+  const nb = h("button", { type: "submit" }, t("new_group"));
+  const nf = h("form", { class: "card" }, h("h2", {}, t("new_group")), wn, nb, out);
+  nf.addEventListener("submit", action(nb, out, async () => { await api("PUT", "/api/v1/groups/" + encodeURIComponent(n.value.trim()), { description: "" }); const g = n.value.trim(); n.value = ""; await load(); open(g); }));
+  main.append(h("h1", {}, t("groups")), list, editor, nf);
+  async function load() {
+    const groups = await api("GET", "/api/v1/groups");
+    list.replaceChildren(table([t("name"), t("startconf"), t("count"), ""], groups.map(g => {
+      const e = h("button", { type: "button", class: "sec", "data-group": g.name }, t("edit")); e.addEventListener("click", () => open(g.name));
+      return h("tr", {}, h("td", {}, g.name), h("td", {}, g.has_start_conf ? "✓" : h("span", { class: "warn" }, t("missing"))), h("td", {}, g.hosts), h("td", {}, e));
+    })));
+  }
+  async function open(name) {
+    const g = await api("GET", "/api/v1/groups/" + encodeURIComponent(name));
+    const status = h("div", { id: "sc-status", role: "status", "aria-live": "polite" });
+    const errs = h("div", { id: "sc-errors" });
+    const [wd, desc] = field(t("description"), { value: g.description || "", id: "g-desc" });
+    const [wr, raw] = field(t("startconf") + " (" + t("raw_view") + ")", { rows: "18", spellcheck: "false", id: "sc-raw" }, "textarea");
+    raw.value = g.start_conf || ("[LINBO]\nServer = 10.0.0.1\nGroup = " + name + "\nCache = /dev/sda4\nSystemType = efi64\nDownloadType = rsync\nKernelOptions = quiet splash\n");
+    const formView = h("fieldset", { id: "sc-form" }, h("legend", {}, t("form_view") + " [LINBO]"));
+    const inputs = {};
+    for (const k of LINBO_KEYS) {
+      const [w, i] = field(k, { id: "sc-" + k.toLowerCase(), name: k });
+      i.addEventListener("input", () => { raw.value = setLinboKey(raw.value, k, i.value); validate(); });
+      inputs[k] = [w, i]; formView.append(w);
+    }
+    const save = h("button", { type: "submit", id: "sc-save" }, t("save"));
+    const cancel = h("button", { type: "button", class: "sec" }, t("cancel"));
+    cancel.addEventListener("click", () => editor.replaceChildren());
+    const form = h("form", { class: "card" }, h("h2", {}, t("group") + " " + name), wd, h("div", { class: "row" }, h("div", {}, formView), h("div", {}, wr)), errs, status, save, cancel);
+    let timer;
+    raw.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(validate, 300); });
+    // The form shows the [LINBO] values of the raw text, valid or not.
+    function fill() {
+      const lower = {};
+      let inLinbo = false;
+      for (const l of raw.value.split("\n")) {
+        if (/^\[/.test(l)) { inLinbo = /^\[linbo\]/i.test(l); continue; }
+        const m = inLinbo && l.match(/^([A-Za-z][A-Za-z0-9_]*)\s*=\s*(.*?)(\s+#.*)?$/);
+        if (m && !(m[1].toLowerCase() in lower)) lower[m[1].toLowerCase()] = m[2];
+      }
+      for (const k of LINBO_KEYS) { const i = inputs[k][1]; if (document.activeElement !== i) i.value = lower[k.toLowerCase()] || ""; }
+    }
+    function show(v) {
+      raw.setAttribute("aria-invalid", v.valid ? "false" : "true");
+      status.replaceChildren(h("span", { class: v.valid ? "ok" : "err" }, v.valid ? t("valid") : t("invalid").split(" – ")[0]));
+      errs.replaceChildren(...(v.errors || []).map(e => h("p", { class: "err", "data-line": e.line }, t("line") + " " + e.line + ": " + e.message)),
+        ...(v.warnings || []).map(e => h("p", { class: "warn" }, t("line") + " " + e.line + ": " + e.message)));
+      fill();
+      formView.querySelectorAll(".field-err").forEach(x => x.remove());
+      for (const k of LINBO_KEYS) inputs[k][1].removeAttribute("aria-invalid");
+      for (const e of v.errors || []) {
+        const k = LINBO_KEYS.find(k => e.message.toLowerCase().startsWith(k.toLowerCase() + " ="));
+        if (!k) continue;
+        const [w, i] = inputs[k];
+        const id = "err-" + k.toLowerCase();
+        i.setAttribute("aria-invalid", "true"); i.setAttribute("aria-describedby", id);
+        w.append(h("p", { class: "err field-err", id }, e.message));
+      }
+    }
+    async function validate() { try { show(await api("POST", "/api/v1/startconf/validate", { text: raw.value })); } catch (e) { msg(errs, e.message); } }
+    form.addEventListener("submit", action(save, errs, async () => {
+      try {
+        const r = await api("PUT", "/api/v1/groups/" + encodeURIComponent(name), { description: desc.value, start_conf: raw.value });
+        if (r.start_conf) raw.value = r.start_conf;
+        status.replaceChildren(h("span", { class: "ok", id: "sc-saved" }, t("saved")));
+        load();
+      } catch (e) {
+        if (e.body && e.body.errors) { show({ valid: false, errors: e.body.errors }); status.replaceChildren(h("span", { class: "err", id: "sc-notsaved" }, t("invalid"))); }
+        else throw e;
+      }
+    }));
+    editor.replaceChildren(form); validate(); raw.focus();
+  }
+  await load();
+}
+
+// ----- images ---------------------------------------------------------------------
+async function pageImages() {
+  const list = h("div", {}), out = h("div", { id: "up-msg" });
+  const [wf, file] = field(t("image_file"), { type: "file", accept: ".qcow2,.qdiff", id: "img-file" });
+  const [wc, comment] = field(t("comment"), { id: "img-comment" });
+  const prog = h("progress", { id: "up-progress", max: "100", value: "0", hidden: true, "aria-label": t("uploading") });
+  const pct = h("span", { id: "up-pct", "aria-live": "polite" });
+  const btn = h("button", { type: "submit", id: "up-btn" }, t("upload"));
+  const form = h("form", { class: "card" }, h("h2", {}, t("upload")), wf, wc, btn, h("div", {}, prog, " ", pct), out);
+  form.addEventListener("submit", ev => {
+    ev.preventDefault();
+    const f = file.files[0];
+    if (!f) { msg(out, t("image_file") + "?"); return; }
+    const base = f.name.replace(/\.(qcow2|qdiff)$/, "");
+    const xhr = new XMLHttpRequest();
+    xhr.open("PUT", "/api/v1/images/" + encodeURIComponent(base) + "/files/" + encodeURIComponent(f.name) + "?comment=" + encodeURIComponent(comment.value));
+    xhr.setRequestHeader("X-CSRF-Token", CSRF());
+    xhr.setRequestHeader("Content-Type", "application/octet-stream");
+    prog.hidden = false; prog.value = 0; btn.disabled = true; msg(out, "");
+    pct.textContent = t("uploading");
+    xhr.upload.onprogress = e => { if (e.lengthComputable) { prog.value = Math.round(100 * e.loaded / e.total); pct.textContent = prog.value + " %"; } };
+    xhr.onload = () => {
+      btn.disabled = false;
+      let b = null; try { b = JSON.parse(xhr.responseText); } catch (e) { b = null; }
+      if (xhr.status >= 200 && xhr.status < 300) { prog.value = 100; pct.textContent = "100 %"; msg(out, t("uploaded") + " " + f.name + " (" + fmtBytes(b && b.size) + ")", true); load(); }
+      else msg(out, t("error") + ": " + ((b && b.error && b.error.message) || xhr.status));
+    };
+    xhr.onerror = () => { btn.disabled = false; msg(out, t("error") + ": network"); };
+    xhr.send(f);
+  });
+  main.append(h("h1", {}, t("images")), list, form);
+  async function load() {
+    const imgs = await api("GET", "/api/v1/images");
+    if (!imgs.length) { list.replaceChildren(h("p", {}, t("none"))); return; }
+    list.replaceChildren(...imgs.map(img => h("section", { class: "card" }, h("h2", {}, img.name),
+      table([t("version"), t("size"), t("time"), t("comment"), ""], img.versions.map(v => {
+        const cell = h("td", {});
+        if (v.backup) {
+          const r = h("button", { type: "button", class: "sec" }, t("restore"));
+          r.addEventListener("click", action(r, out, async () => { if (!confirm(t("confirm"))) return; await api("POST", "/api/v1/images/" + encodeURIComponent(img.name) + "/backups/" + encodeURIComponent(v.backup) + "/restore"); load(); }));
+          const d = h("button", { type: "button", class: "danger" }, t("delete"));
+          d.addEventListener("click", action(d, out, async () => { if (!confirm(t("confirm"))) return; await api("DELETE", "/api/v1/images/" + encodeURIComponent(img.name) + "/backups/" + encodeURIComponent(v.backup)); load(); }));
+          cell.append(r, d);
+        }
+        return h("tr", {}, h("td", {}, v.file + " (" + (v.backup ? t("backups") + " " + v.backup : t("current")) + ")"), h("td", {}, fmtBytes(v.size)), h("td", {}, v.timestamp || "–"), h("td", {}, v.comment), cell);
+      })))));
+  }
+  await load();
+}
+
+// ----- events -----------------------------------------------------------------------
+async function pageEvents() {
+  const [wk, kind] = select(t("kind"), [["", t("all")], ["audit", t("audit")], ["system", t("system")]], "", { id: "ev-kind" });
+  const list = h("div", {});
+  main.append(h("h1", {}, t("events")), h("div", { class: "filters" }, wk), h("p", { class: "hint" }, t("live_on")), list);
+  const row = e => h("tr", {}, h("td", {}, fmtTime(e.time_ms)), h("td", {}, e.kind), h("td", {}, e.actor), h("td", { class: "mono" }, e.action), h("td", {}, e.message));
+  let body;
+  async function load() {
+    const ev = await api("GET", "/api/v1/events?limit=300&kind=" + kind.value);
+    const tb = table([t("time"), t("kind"), t("actor"), t("action"), t("message")], ev.map(row));
+    body = tb.querySelector("tbody"); list.replaceChildren(tb);
+  }
+  kind.addEventListener("change", load);
+  listeners.push(evs => { for (const e of evs) if (!kind.value || kind.value === e.kind) body.prepend(row(e)); });
+  await load();
+}
+
+// ----- settings -----------------------------------------------------------------------
+async function pageSettings() {
+  const d = await api("GET", "/api/v1/settings");
+  const s = d.settings || {};
+  const out = h("div", {});
+  const [ws, school] = field(t("school_name"), { value: s.school_name || "" });
+  const [wi, iface] = select(t("iface"), [["", "–"]].concat((d.interfaces || []).map(i => [i, i])), s.interface || "");
+  const [wip, ip] = field(t("server_ip"), { value: s.server_ip || "" });
+  const [wd, dh] = select(t("dhcp"), [["proxy", t("dhcp_proxy")], ["full", t("dhcp_full")], ["off", t("dhcp_off")]], s.dhcp_mode || "proxy");
+  const sb = h("button", { type: "submit" }, t("save_settings"));
+  const f1 = h("form", { class: "card" }, h("h2", {}, t("school")), ws, wi, wip, wd, h("p", { class: "hint" }, t("net_restart")), sb, out, h("p", {}, h("a", { href: "/setup" }, t("rerun")), " · ", h("a", { href: "/api/v1/openapi.json" }, t("api_doc"))),
+    h("p", { class: "hint" }, t("enrolled") + ": " + (d.enrolment_url || t("none"))));
+  f1.addEventListener("submit", action(sb, out, async () => { await api("PUT", "/api/v1/settings", { school_name: school.value, interface: iface.value, server_ip: ip.value, dhcp_mode: dh.value }); msg(out, t("saved"), true); }));
+  const o2 = h("div", {});
+  const [wc, cur] = field(t("current_pw"), { type: "password", autocomplete: "current-password" });
+  const [wn, np] = field(t("new_pw"), { type: "password", autocomplete: "new-password" });
+  const pb = h("button", { type: "submit" }, t("change_pw"));
+  const f2 = h("form", { class: "card" }, h("h2", {}, t("change_pw")), wc, wn, pb, o2);
+  f2.addEventListener("submit", action(pb, o2, async () => { await api("POST", "/api/v1/auth/password", { current: cur.value, new: np.value }); cur.value = np.value = ""; msg(o2, t("saved"), true); }));
+  const all = h("button", { type: "button", class: "danger", id: "signout-all" }, t("signout_all"));
+  all.addEventListener("click", action(all, o2, async () => { await api("POST", "/api/v1/auth/logout-all"); location.href = "/login"; }));
+  f2.append(all);
+  const o3 = h("div", {}), tl = h("div", {});
+  const [wtn, tn] = field(t("name"), { id: "tok-name", placeholder: "ci-upload" });
+  const [wsc, sc] = select(t("scope"), [["read", "read"], ["images", "images"], ["admin", "admin"]], "images", { id: "tok-scope" });
+  const tb = h("button", { type: "submit" }, t("create_token"));
+  const f3 = h("form", { class: "card" }, h("h2", {}, t("tokens")), tl, wtn, wsc, tb, o3);
+  f3.addEventListener("submit", action(tb, o3, async () => { const r = await api("POST", "/api/v1/tokens", { name: tn.value.trim(), scope: sc.value }); o3.replaceChildren(h("div", { class: "msg ok", role: "status" }, t("token_once"), h("pre", { class: "mono" }, r.token))); tn.value = ""; loadTokens(); }));
+  async function loadTokens() {
+    const toks = await api("GET", "/api/v1/tokens");
+    tl.replaceChildren(toks.length ? table([t("name"), t("scope"), t("created"), t("last_used"), ""], toks.map(x => {
+      const r = h("button", { type: "button", class: "danger" }, t("revoke"));
+      r.addEventListener("click", action(r, o3, async () => { if (!confirm(t("confirm"))) return; await api("DELETE", "/api/v1/tokens/" + encodeURIComponent(x.name)); loadTokens(); }));
+      return h("tr", {}, h("td", {}, x.name), h("td", {}, x.scope), h("td", {}, fmtTime(x.created_ms)), h("td", {}, x.last_used_ms ? fmtTime(x.last_used_ms) : t("never")), h("td", {}, r));
+    })) : h("p", {}, t("none")));
+  }
+  main.append(h("h1", {}, t("settings")), f1, f2, f3);
+  await loadTokens();
+}
+
+const pages = { login: pageLogin, setup: pageSetup, dashboard: pageDashboard, hosts: pageHosts, import: pageImport, rooms: pageRooms, groups: pageGroups, images: pageImages, events: pageEvents, settings: pageSettings };
+chrome();
+main.replaceChildren();
+Promise.resolve().then(() => (pages[PAGE] || pageLogin)()).catch(e => msg(main, t("error") + ": " + e.message)).finally(() => B.setAttribute("data-ready", "1"));
+})();
