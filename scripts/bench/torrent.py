@@ -137,29 +137,39 @@ def verify(kind, work, digest):
     subprocess.run(["sync"])
 
 
+def loadavg():
+    return float(open("/proc/loadavg").read().split()[0])
+
+
 def measure(name, kind, server_pids, work, procs, digest, **client_args):
+    load0 = loadavg()
     tx0, cpu0 = tx_bytes(), cpu(server_pids)
     times = run_clients(kind, work, procs, **client_args)
     tx1, cpu1 = tx_bytes(), cpu(server_pids)
+    load1 = loadavg()
     hwm = hwm_kb(server_pids)
     verify(kind, work, digest)
     r = {"name": name, "last": times[-1], "first": times[0], "median": statistics.median(times),
-         "tx": tx1 - tx0, "cpu": cpu1 - cpu0, "hwm_kb": hwm}
+         "tx": tx1 - tx0, "cpu": cpu1 - cpu0, "hwm_kb": hwm, "load": (load0, load1)}
     log(f"{name}: all {N} in {r['last']:.1f} s, box sent {r['tx'] / 1e9:.2f} GB, "
         f"CPU {r['cpu']:.1f} s, RSS {hwm / 1024:.1f} MB")
     return r
 
 
 def shape(link):
-    """Limits every veth end to `link` (e.g. 1gbit) with a token bucket, or removes limits ("none")."""
+    """Limits every veth end to `link` (e.g. 1gbit) with a token bucket whose queue holds at most
+    BENCH_QUEUE (default 2ms) of traffic — a switch port's small buffer; or removes the limits
+    ("none"). (A 20 ms queue throttled single BitTorrent flows to less than half the link, while
+    one HTTP stream still filled it: request/response protocols pay for every ms of queue.)"""
+    queue = os.environ.get("BENCH_QUEUE", "2ms")
     ends = [(NS_BOX, "eth0")] + [(net.client_ns(i), "eth0") for i in range(N)]
     ends += [(net.NS_SW, "v-box")] + [(net.NS_SW, f"v-c{i}") for i in range(N)]
     for ns_name, dev in ends:
-        subprocess.run(["ip", "netns", "exec", ns_name, "tc", "qdisc", "del", "dev", dev, "root"],
-                       stderr=subprocess.DEVNULL)
+        tc = lambda *a, **kw: subprocess.run(["ip", "netns", "exec", ns_name, "tc", *a], **kw)
+        tc("qdisc", "del", "dev", dev, "root", stderr=subprocess.DEVNULL)
         if link != "none":
-            subprocess.run(["ip", "netns", "exec", ns_name, "tc", "qdisc", "add", "dev", dev, "root", "tbf",
-                            "rate", link, "burst", "256kb", "latency", "20ms"], check=True)
+            tc("qdisc", "add", "dev", dev, "root", "tbf", "rate", link, "burst", "256kb", "latency", queue,
+               check=True)
 
 
 def start_http(bootbox, work, procs):
@@ -332,14 +342,15 @@ def write_report(report, by_link, size, hash_secs, http_name):
         for r in (a, b, w, c):
             ready = f"{r['ready']:.1f} s" if "ready" in r else "—"
             rows.append(f"| {r['name']} | **{r['last']:.1f} s** | {r['first']:.1f} / {r['median']:.1f} s | "
-                        f"{gb(r['tx'])} | {r['cpu']:.1f} s | {r['hwm_kb'] / 1024:.1f} MB | {ready} |")
-        title = ("every link (box and clients) shaped to 1 Gbit/s (`tc tbf`), like a switched school LAN"
+                        f"{gb(r['tx'])} | {r['cpu']:.1f} s | {r['hwm_kb'] / 1024:.1f} MB | {ready} | "
+                        f"{r['load'][0]:.1f} → {r['load'][1]:.1f} |")
+        title = ("every link (box and clients) shaped to 1 Gbit/s (`tc tbf`, 2 ms queue), like a switched school LAN"
                  if link == "1gbit" else f"links shaped to {link}" if link != "none"
                  else "unshaped veth links (CPU-bound: all processes share the 2 cores)")
         tables.append(f"""**{title}**
 
-| case | all {N} complete | first / median | sent by the box | box CPU | box peak RSS | ready after start |
-|---|---|---|---|---|---|---|
+| case | all {N} complete | first / median | sent by the box | box CPU | box peak RSS | ready after start | machine load |
+|---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
 Bootbox torrent (b) vs HTTP unicast: all-complete time **{a['last'] / b['last']:.2f}×**, box traffic
@@ -372,13 +383,16 @@ private, 512 KiB pieces, `announce` = box:6969), used by all torrent cases (same
   record ("ready after start").
 - (b+w) the same plus the torrent's BEP 19 `url-list` pointing at the box's HTTP server (a),
   which runs too: aria2c then also fetches ranges over HTTP. Box = seedbox + HTTP server.
-- (c) as LINBO 7.4 does it, torrent without `url-list` (LINBO's `buildtorrent` writes none): `aria2c -V --seed-ratio=0.0` seeding (DHT/LSD/PEX off), Debian's
+- (c) as LINBO 7.4 does it, torrent without `url-list` (LINBO's `buildtorrent` writes none):
+  `aria2c -V --seed-ratio=0.0` seeding (DHT/LSD/PEX off), Debian's
   `opentracker` {versions['opentracker']} with the info-hash in its whitelist (`-w`). "Ready" is
   aria2c's `-V` hash check before it seeds.
 
 "Box" = the server processes of the case (HTTP server; seedbox [+ HTTP server]; aria2c + opentracker). Box
 traffic is the TX byte counter of the box's interface; CPU is utime+stime during the download;
-RSS is the peak resident memory (VmHWM, summed).
+RSS is the peak resident memory (VmHWM, summed). "Machine load" is the 1-minute load average
+before → after the case: the build machine was shared with other jobs during this run, so the
+absolute times are noisy; box traffic, CPU and RSS are not affected by that.
 
 {chr(10).join(tables)}<!-- torrent:end -->"""
     benchdoc.write_section(report, "torrent", text)

@@ -17,6 +17,7 @@ Negative cases:
     local-boot   registered host with boot mode "local": gets the script, never the kernel
     non-pxe      udhcpc gets its lease from dnsmasq; Bootbox sends it nothing
     linbo-files  start.conf.<group> rendered from the registry, served by HTTP and TFTP (tftp-hpa)
+    torrent      an image uploaded by the API is seeded: aria2c (LINBO 7.4) and ctorrent -z 128 (LINBO 4.3)
     full-dhcp    no school DHCP server, Bootbox in full-DHCP mode gives the registered address
     box-off      Bootbox stopped: the PC does not boot
 
@@ -209,6 +210,9 @@ def prepare_data(bootbox, data, vmlinuz, modules):
         fh.write(START_CONF)
     run([bootbox, "--data", data, "import", "linuxmuster", src], stdout=subprocess.DEVNULL)
     run([bootbox, "--data", data, "hosts", "boot", "pc-local-boot", "local"], stdout=subprocess.DEVNULL)
+    token = run([bootbox, "--data", data, "tokens", "create", "e2e", "--scope", "images"], capture_output=True).stdout.strip()
+    with open(os.path.join(data, "..", "token"), "w") as fh:
+        fh.write(token)
     linbo = os.path.join(data, "linbo")
     ipxe = os.path.join(linbo, "boot", "ipxe")
     os.makedirs(ipxe, exist_ok=True)
@@ -304,7 +308,7 @@ def start_bootbox(procs, bootbox, data, work, dhcp=("--dhcp", "proxy")):
     logf = open(os.path.join(work, "bootbox.log"), "a")
     env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "info,bootbox_proxydhcp=debug,bootbox_tftp=debug"))
     p = procs.start(ns(NS_BOX, bootbox, "--data", data, "serve", "--http", "0.0.0.0:8080",
-                       "--interface", "eth0", "--server-ip", BOX_IP, *dhcp, "--tftp"),
+                       "--interface", "eth0", "--server-ip", BOX_IP, *dhcp, "--tftp", "--torrent"),
                     stdout=logf, stderr=logf, env=env)
     for _ in range(100):
         if box_get("/healthz") is not None:
@@ -476,6 +480,57 @@ def case_linbo_files(ctx):
     return problems
 
 
+def case_torrent(ctx):
+    """An image uploaded through the API is seeded by the box: LINBO's torrent clients
+    (aria2c with LINBO 7.4's options, `ctorrent -z 128` as LINBO 4.3 ran it) get it byte-identical."""
+    work, problems = ctx["work"], []
+    image = os.path.join(work, "e2eimg.qcow2")
+    with open(image, "wb") as fh:
+        fh.write(os.urandom(12 << 20))
+    want = run(["sha256sum", image], capture_output=True).stdout.split()[0]
+    token = open(os.path.join(ctx["data"], "..", "token")).read().strip()
+    r = run(ns(NS_BOX, "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H", f"Authorization: Bearer {token}",
+               "-H", f"X-Image-Sha256: {want}", "--upload-file", image,
+               "http://127.0.0.1:8080/api/v1/images/e2eimg/files/e2eimg.qcow2"), capture_output=True, check=False)
+    if r.stdout.strip() != "201":
+        return [f"upload answered {r.stdout.strip()} {r.stderr.strip()[:200]}"]
+    hash_url = "/linbo/images/e2eimg/e2eimg.qcow2.hash"
+    for _ in range(60):
+        if box_get(hash_url):
+            break
+        time.sleep(0.5)
+    else:
+        return ["the box wrote no .hash for the uploaded image"]
+    run(["ip", "-n", NS_CLI, "addr", "add", "10.55.0.251/24", "dev", "eth0"], check=False)
+    try:
+        torrent = os.path.join(work, "e2eimg.qcow2.torrent")
+        run(ns(NS_CLI, "curl", "-fsS", "-o", torrent, f"{HTTP}/linbo/images/e2eimg/e2eimg.qcow2.torrent"))
+        for kind in ("aria2c", "ctorrent"):
+            d = os.path.join(work, f"dl-{kind}")
+            os.makedirs(d)
+            if kind == "aria2c":
+                cmd = ["aria2c", "--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false",
+                       "--enable-peer-exchange=false", "--disable-ipv6=true", "-c", "--seed-time=0",
+                       "--seed-ratio=0.0", "--console-log-level=warn", f"--dir={d}", torrent]
+            else:
+                cmd = ["ctorrent", "-e", "0", "-I", "10.55.0.251", "-m", "1", "-M", "100", "-z", "128",
+                       "-s", os.path.join(d, "e2eimg.qcow2"), torrent]
+            out = run(ns(NS_CLI, "timeout", "120", *cmd), check=False, capture_output=True, cwd=d)
+            got = os.path.join(d, "e2eimg.qcow2")
+            digest = run(["sha256sum", got], capture_output=True, check=False).stdout.split()[:1]
+            if digest != [want]:
+                problems.append(f"{kind} (exit {out.returncode}) did not get the image: {(out.stdout + out.stderr)[-300:]}")
+        # An unknown info-hash is refused by the box's tracker.
+        r = run(ns(NS_CLI, "curl", "-s", f"http://{BOX_IP}:6969/announce?info_hash=%00%01%02%03%04%05%06%07%08%09"
+                   "%0a%0b%0c%0d%0e%0f%10%11%12%13&peer_id=-XX0000-000000000000&port=6881&left=0&compact=1"),
+                check=False, capture_output=True)
+        if "failure reason" not in r.stdout:
+            problems.append(f"tracker answered an unknown info-hash: {r.stdout[:200]!r}")
+    finally:
+        run(["ip", "-n", NS_CLI, "addr", "del", "10.55.0.251/24", "dev", "eth0"], check=False)
+    return problems
+
+
 def case_full_dhcp(ctx):
     """Isolated imaging VLAN: no school DHCP server, Bootbox hands out the registered address."""
     procs = ctx["procs"]
@@ -525,6 +580,7 @@ CASES = {
     "local-boot": case_local_boot,
     "non-pxe": case_non_pxe,
     "linbo-files": case_linbo_files,
+    "torrent": case_torrent,
     "full-dhcp": case_full_dhcp,
     "box-off": case_box_off,
 }

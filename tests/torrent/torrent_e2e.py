@@ -16,7 +16,9 @@ Cases:
                   once; the box (seeder + tracker) is restarted once in the middle and
                   must come back without rehashing; every copy must be byte-identical
                   (sha256); the ctorrent clients must have received 128 KiB blocks from
-                  the box.
+                  the box. The torrent's `url-list` points at a port where nothing
+                  listens (the box's HTTP is down too when the box restarts): clients must
+                  cope with that.
     unknown-hash  an announce for an info-hash the box does not serve is refused, both
                   over raw HTTP/1.0 and from aria2c.
     webseed       aria2c with every tracker excluded downloads through the torrent's

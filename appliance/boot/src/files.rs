@@ -47,7 +47,10 @@ pub fn render(linbo: &Path, groups: &[Group], hosts: &[Host]) -> std::io::Result
         if !wanted.contains(&target) {
             continue;
         }
-        let mut links = vec![format!("start.conf-{}", h.mac.to_string().to_ascii_lowercase())];
+        let mut links = vec![format!(
+            "start.conf-{}",
+            h.mac.to_string().to_ascii_lowercase()
+        )];
         if let Some(ip) = h.ip.addr() {
             links.push(format!("start.conf-{ip}"));
         }
@@ -109,7 +112,10 @@ mod tests {
     use super::*;
 
     fn host(line: &str) -> Host {
-        bootbox_linbo::devices::parse(line).expect("valid").records.remove(0)
+        bootbox_linbo::devices::parse(line)
+            .expect("valid")
+            .records
+            .remove(0)
     }
 
     #[test]
@@ -117,19 +123,40 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path();
         fs::write(root.join("start.conf.handmade"), "admin's own").expect("write");
-        let g = Group { name: "win11".into(), start_conf: Some("[LINBO]\nGroup = win11\n".into()), description: String::new() };
-        let no_conf = Group { name: "empty".into(), start_conf: None, description: String::new() };
+        let g = Group {
+            name: "win11".into(),
+            start_conf: Some("[LINBO]\nGroup = win11\n".into()),
+            description: String::new(),
+        };
+        let no_conf = Group {
+            name: "empty".into(),
+            start_conf: None,
+            description: String::new(),
+        };
         let hosts = [
             host("r1;pc1;win11;00:1A:2B:3C:4D:5E;10.0.0.5;;;;;;1"),
             host("r1;pc2;win11;00:1A:2B:3C:4D:5F;DHCP;;;;;;0"),
             host("r1;pc3;empty;00:1A:2B:3C:4D:60;DHCP;;;;;;1"),
         ];
         let r = render(root, &[g.clone(), no_conf], &hosts).expect("render");
-        assert_eq!(r.written, vec!["start.conf.win11", "start.conf-00:1a:2b:3c:4d:5e", "start.conf-10.0.0.5"]);
-        assert_eq!(fs::read_to_string(root.join("start.conf-10.0.0.5")).expect("via link"), "[LINBO]\nGroup = win11\n");
+        assert_eq!(
+            r.written,
+            vec![
+                "start.conf.win11",
+                "start.conf-00:1a:2b:3c:4d:5e",
+                "start.conf-10.0.0.5"
+            ]
+        );
+        assert_eq!(
+            fs::read_to_string(root.join("start.conf-10.0.0.5")).expect("via link"),
+            "[LINBO]\nGroup = win11\n"
+        );
 
         // Nothing changed: nothing written.
-        assert_eq!(render(root, std::slice::from_ref(&g), &hosts).expect("again"), RenderReport::default());
+        assert_eq!(
+            render(root, std::slice::from_ref(&g), &hosts).expect("again"),
+            RenderReport::default()
+        );
 
         // The group goes away: its files go, the admin's file stays.
         let r = render(root, &[], &hosts).expect("render");

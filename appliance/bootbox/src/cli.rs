@@ -126,6 +126,13 @@ pub struct ServeArgs {
     /// TFTP port (tests and unprivileged runs).
     #[arg(long, default_value_t = 69)]
     pub tftp_port: u16,
+    /// Seed every image by BitTorrent (port 6881) with the built-in tracker
+    /// on <server-ip>:6969, as LINBO's torrent download mode expects.
+    #[arg(long)]
+    pub torrent: bool,
+    /// Upload limit of the seeder in MB/s (default: unlimited).
+    #[arg(long)]
+    pub torrent_upload_mbps: Option<u64>,
 }
 
 /// DHCP roles on the command line.

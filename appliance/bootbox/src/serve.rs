@@ -9,6 +9,7 @@
 mod dhcp;
 mod leases;
 mod tftp;
+mod torrent;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -156,7 +157,11 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
         });
     }
 
-    tasks.spawn(render_linbo_files(store.clone(), dir.linbo(), stop_rx.clone()));
+    tasks.spawn(render_linbo_files(
+        store.clone(),
+        dir.linbo(),
+        stop_rx.clone(),
+    ));
 
     // Remote control: the box's SSH key for LINBO clients (its public half
     // belongs into linbofs' /.ssh/authorized_keys) and the schedules.
@@ -194,12 +199,32 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
     .with_context(|| format!("cannot use the LINBO tree {}", dir.linbo().display()))?;
     let mut state = bootbox_web::AppState::new(store.clone());
     state.metrics = metrics;
-    state.images = Some(images_ctx(
-        dir,
-        &store,
-        plan.server_ip,
-        args.image_reserve_mib,
-    )?);
+    let mut images = images_ctx(dir, &store, plan.server_ip, args.image_reserve_mib)?;
+    if let (true, Some(ip)) = (args.torrent, plan.server_ip) {
+        let limit = args.torrent_upload_mbps.map(|m| m * 1_000_000);
+        let (torrents, tracker, listener) = torrent::start(
+            ip,
+            local,
+            &dir.linbo(),
+            dir.root(),
+            images.tree.clone(),
+            limit,
+        )
+        .await?;
+        let all = torrents.clone();
+        tokio::task::spawn_blocking(move || all.sync_all());
+        images.hooks = Some(Arc::new(torrent::Hooks(torrents)));
+        let stop = stop_rx.clone();
+        tasks.spawn(async move {
+            tracker
+                .serve(listener, wait_stop(stop))
+                .await
+                .context("tracker stopped")
+        });
+    } else if args.torrent {
+        bail!("--torrent needs --server-ip (the address in the torrents' announce URL)");
+    }
+    state.images = Some(images);
     let app = bootbox_web::boot::boot_router(boot).merge(bootbox_web::router(state));
     tracing::info!(
         data = %dir.root().display(),
@@ -246,7 +271,11 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
 
 /// Keeps the registry's files in the LINBO tree (start.conf.<group> and
 /// host links) current: renders at start and whenever the event log moves.
-async fn render_linbo_files(store: Arc<Store>, linbo: std::path::PathBuf, stop: watch::Receiver<bool>) -> Result<()> {
+async fn render_linbo_files(
+    store: Arc<Store>,
+    linbo: std::path::PathBuf,
+    stop: watch::Receiver<bool>,
+) -> Result<()> {
     let mut seen = None;
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     loop {
@@ -267,7 +296,11 @@ async fn render_linbo_files(store: Arc<Store>, linbo: std::path::PathBuf, stop: 
         match rendered {
             Ok(Ok(report)) => {
                 if !report.written.is_empty() || !report.removed.is_empty() {
-                    tracing::info!(written = report.written.len(), removed = report.removed.len(), "LINBO files rendered from the registry");
+                    tracing::info!(
+                        written = report.written.len(),
+                        removed = report.removed.len(),
+                        "LINBO files rendered from the registry"
+                    );
                 }
                 seen = seq;
             }

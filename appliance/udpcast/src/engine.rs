@@ -42,7 +42,9 @@ const MAX_REPORTED: usize = 4 * MAX_CLIENTS;
 /// Events not yet collected by the driver.
 const MAX_EVENTS: usize = 4 * MAX_CLIENTS;
 /// Bounds of the REQACK round timeout.
-const MIN_ROUND: Duration = Duration::from_millis(20);
+const MIN_ROUND: Duration = Duration::from_millis(5);
+/// Answer delay assumed before the first measurement.
+const INITIAL_RTT: Duration = Duration::from_millis(20);
 const MAX_ROUND: Duration = Duration::from_millis(500);
 const MAX_ROUND_BACKOFF: Duration = Duration::from_millis(500);
 /// Pause between the last CONNECT_REPLY and the first DATA: receivers
@@ -147,6 +149,8 @@ struct Client {
     last_heard: Instant,
     /// Heard from since the transfer started.
     heard: bool,
+    /// Smoothed delay between a REQACK and this receiver's answer.
+    rtt: Duration,
     /// Leaky-bucket level of the slow-receiver policy, in seconds.
     bucket: f64,
     held_back: Duration,
@@ -186,6 +190,8 @@ impl Slice {
 struct Stats {
     bytes_sent: u64,
     resent_blocks: u64,
+    reqacks: u64,
+    round_timeouts: u64,
     packets: u64,
     wire_bytes: u64,
 }
@@ -213,7 +219,6 @@ pub struct Engine {
     next_number: u32,
     short_seen: bool,
     eof: bool,
-    srtt: Duration,
     last_account: Instant,
     stats: Stats,
     outcome: Option<Outcome>,
@@ -244,7 +249,6 @@ impl Engine {
             next_number: 0,
             short_seen: false,
             eof: false,
-            srtt: Duration::from_millis(20),
             last_account: now,
             stats: Stats::default(),
             outcome: None,
@@ -467,6 +471,7 @@ impl Engine {
                 }
                 for i in timeouts {
                     if let Some(s) = self.window.get_mut(i) {
+                        self.stats.round_timeouts += 1;
                         s.reqack_pending = true;
                         s.timeouts = s.timeouts.saturating_add(1);
                         trace!(slice = s.number, rxmit = s.rxmit, "REQACK round timed out");
@@ -601,6 +606,7 @@ impl Engine {
                 s.answered.clear();
                 s.resent.clear();
                 s.round_started = now;
+                self.stats.reqacks += 1;
                 let len = ReqAck {
                     slice: s.number,
                     bytes: s.bytes(),
@@ -686,6 +692,7 @@ impl Engine {
         }
         s.sent = true;
         s.round_started = now;
+        self.stats.reqacks += 1;
         let len = ReqAck {
             slice: s.number,
             bytes: s.bytes(),
@@ -790,6 +797,7 @@ impl Engine {
             blocks_requested: 0,
             last_heard: now,
             heard: false,
+            rtt: INITIAL_RTT,
             bucket: 0.0,
             held_back: Duration::ZERO,
         });
@@ -920,7 +928,7 @@ impl Engine {
         if let Some(c) = self.clients.get_mut(n) {
             c.bytes_acked += bytes;
         }
-        self.update_rtt(delay);
+        self.update_rtt(n, delay);
         self.check_finished(now, n);
         self.progress();
     }
@@ -950,7 +958,7 @@ impl Engine {
         if let Some(c) = self.clients.get_mut(n) {
             c.blocks_requested += asked;
         }
-        self.update_rtt(delay);
+        self.update_rtt(n, delay);
         self.progress();
     }
 
@@ -1067,6 +1075,8 @@ impl Engine {
             outcome: outcome.clone(),
             bytes: self.stats.bytes_sent,
             retransmitted_blocks: self.stats.resent_blocks,
+            reqacks: self.stats.reqacks,
+            round_timeouts: self.stats.round_timeouts,
             packets: self.stats.packets,
             wire_bytes: self.stats.wire_bytes,
             finished,
@@ -1080,9 +1090,11 @@ impl Engine {
 
     // ------------------------------------------------------------- timing
 
-    fn update_rtt(&mut self, sample: Duration) {
+    fn update_rtt(&mut self, n: usize, sample: Duration) {
         // Exponential average (1/8), as TCP's SRTT.
-        self.srtt = (self.srtt * 7 + sample) / 8;
+        if let Some(c) = self.clients.get_mut(n) {
+            c.rtt = (c.rtt * 7 + sample) / 8;
+        }
     }
 
     /// True if `s` is sent, its REQACK round is running, and some
@@ -1091,8 +1103,19 @@ impl Engine {
         s.sent && !s.reqack_pending && !self.active.difference(&s.ready).is_empty()
     }
 
+    /// How long a REQACK round waits for the receivers that have not
+    /// answered yet: twice the slowest one's usual answer delay (an answer
+    /// that late was most likely lost), doubled per timed-out round.
     fn round_timeout(&self, s: &Slice) -> Duration {
-        let base = (self.srtt * 3 + Duration::from_millis(10)).clamp(MIN_ROUND, MAX_ROUND);
+        let slowest = self
+            .active
+            .difference(&s.ready)
+            .difference(&s.answered)
+            .iter()
+            .filter_map(|n| self.clients.get(n).map(|c| c.rtt))
+            .max()
+            .unwrap_or(MIN_ROUND);
+        let base = (slowest * 2 + Duration::from_millis(2)).clamp(MIN_ROUND, MAX_ROUND);
         (base * (1u32 << s.timeouts.min(3))).min(MAX_ROUND_BACKOFF)
     }
 

@@ -134,7 +134,14 @@ impl Session {
                 s.last_outcome = Some(outcome.clone());
             });
             last = Some(outcome);
-            if stop || rounds.is_some_and(|r| round >= r) {
+            if stop {
+                break;
+            }
+            if rounds.is_some_and(|r| round >= r) {
+                // Last round: still tell dropped receivers to give up.
+                if kick.is_some() {
+                    self.pause(Duration::ZERO, kick, &mut shutdown).await;
+                }
                 break;
             }
             let pause = if failed_open {

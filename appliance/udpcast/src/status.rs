@@ -149,6 +149,10 @@ pub enum Event {
         bytes: u64,
         /// Data blocks sent again on request.
         retransmitted_blocks: u64,
+        /// REQACKs sent (one per slice and acknowledgement round).
+        reqacks: u64,
+        /// Rounds that ended by timeout rather than by every answer.
+        round_timeouts: u64,
         /// Datagrams sent (all kinds).
         packets: u64,
         /// Bytes on the wire: UDP payload + 28 per datagram.

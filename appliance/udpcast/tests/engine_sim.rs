@@ -725,3 +725,92 @@ fn client_1025_is_refused() {
         Some((Ipv4Addr::from(0x0a00_0000 + 1025), CLIENT_REFUSED))
     );
 }
+
+#[test]
+fn status_reports_per_receiver_progress() {
+    let mut c = cfg(64);
+    c.start.min_clients = 3;
+    let mut sim = Sim::new(c, receivers(3, 0.0), 500_000);
+    sim.run(Duration::from_secs(60));
+    let st = sim.engine.status(sim.now);
+    assert_eq!(st.phase, Phase::Finished);
+    assert_eq!(st.bytes_sent, 500_000);
+    assert_eq!(st.receivers.len(), 3);
+    for r in &st.receivers {
+        assert_eq!(r.bytes_acked, 500_000);
+        assert_eq!(r.state, bootbox_udpcast::ReceiverState::Finished);
+    }
+    let json = serde_json::to_string(&st.receivers[0]).unwrap();
+    assert!(json.contains("\"state\":\"finished\""), "{json}");
+}
+
+#[test]
+fn end_marker_waits_for_every_slice_and_goodbye_means_finished() {
+    let t0 = Instant::now();
+    let mut c = cfg(4);
+    c.start.min_clients = 2;
+    let mut e = Engine::new(c, 1, t0);
+    connect(&mut e, t0, 1);
+    connect(&mut e, t0, 2);
+    let now = t0 + Duration::from_secs(1);
+    let mut buf = vec![0u8; 4096];
+    e.push_slice(SliceData::new(vec![7; 1000])).unwrap();
+    let mut reqacks = Vec::new();
+    let mut pump = |e: &mut Engine, reqacks: &mut Vec<(u32, u32)>| {
+        while e.wants_data() {
+            e.push_slice(SliceData::new(Vec::new())).unwrap();
+        }
+        while let Some(t) = e.poll_transmit(now, &mut buf) {
+            if let Ok(SenderMessage::ReqAck(r)) = SenderMessage::parse(&buf[..t.len]) {
+                reqacks.push((r.slice, r.bytes));
+            }
+        }
+    };
+    pump(&mut e, &mut reqacks);
+    assert_eq!(reqacks, vec![(0, 1000)], "no end marker while slice 0 is open");
+    let from = |i| SocketAddrV4::new(receiver_ip(i), 9000);
+    e.handle(now, from(1), &ReceiverMessage::Ok { slice: 0 }.encode());
+    pump(&mut e, &mut reqacks);
+    assert_eq!(reqacks.len(), 1);
+    e.handle(now, from(2), &ReceiverMessage::Ok { slice: 0 }.encode());
+    pump(&mut e, &mut reqacks);
+    assert_eq!(reqacks, vec![(0, 1000), (1, 0)]);
+    // Receiver 1 acknowledges the end; receiver 2's OK got lost, its
+    // DISCONNECT arrives: it has everything.
+    e.handle(now, from(1), &ReceiverMessage::Ok { slice: 1 }.encode());
+    e.handle(now, from(2), &ReceiverMessage::Disconnect.encode());
+    assert_eq!(e.phase(), Phase::Finished);
+    assert_eq!(e.outcome(), Some(&Outcome::Complete));
+    let finished = std::iter::from_fn(|| e.poll_event())
+        .filter(|ev| matches!(ev, Event::ReceiverFinished { .. }))
+        .count();
+    assert_eq!(finished, 2);
+    // The "give up" message is a REQACK far ahead of the stream.
+    let t = e.kick_message(&mut buf).unwrap();
+    match SenderMessage::parse(&buf[..t.len]) {
+        Ok(SenderMessage::ReqAck(r)) => assert!(r.slice >= 2 + 3),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn disconnect_mid_transfer_is_a_drop() {
+    let t0 = Instant::now();
+    let mut c = cfg(4);
+    c.start.min_clients = 2;
+    let mut e = Engine::new(c, 1, t0);
+    connect(&mut e, t0, 1);
+    connect(&mut e, t0, 2);
+    e.handle(t0, SocketAddrV4::new(receiver_ip(2), 9000), &ReceiverMessage::Disconnect.encode());
+    let dropped: Vec<Event> = std::iter::from_fn(|| e.poll_event())
+        .filter(|ev| matches!(ev, Event::ReceiverDropped { .. }))
+        .collect();
+    assert!(matches!(
+        dropped.as_slice(),
+        [Event::ReceiverDropped {
+            reason: DropReason::Disconnected,
+            ..
+        }]
+    ));
+    assert_eq!(e.phase(), Phase::Transferring, "receiver 1 goes on");
+}

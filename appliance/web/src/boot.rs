@@ -196,6 +196,11 @@ pub fn confine(root: &Path, request: &str) -> Result<PathBuf, StatusCode> {
     Ok(full)
 }
 
+/// Read size for file downloads: big images stream in 1 MiB reads, which
+/// cuts system calls and wake-ups per byte 16× against the 64 KiB default
+/// (measured with scripts/bench/http).
+const FILE_CHUNK: usize = 1 << 20;
+
 /// Content type by extension, with the types firmware insists on.
 fn mime_for(path: &Path) -> &'static str {
     match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
@@ -238,7 +243,7 @@ async fn file(
     let mime: mime::Mime = mime_for(&full)
         .parse()
         .unwrap_or(mime::APPLICATION_OCTET_STREAM);
-    match ServeFile::new_with_mime(&full, &mime).oneshot(req).await {
+    match ServeFile::new_with_mime(&full, &mime).with_buf_chunk_size(FILE_CHUNK).oneshot(req).await {
         Ok(resp) => resp.map(Body::new),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
