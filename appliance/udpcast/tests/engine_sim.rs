@@ -767,7 +767,11 @@ fn end_marker_waits_for_every_slice_and_goodbye_means_finished() {
         }
     };
     pump(&mut e, &mut reqacks);
-    assert_eq!(reqacks, vec![(0, 1000)], "no end marker while slice 0 is open");
+    assert_eq!(
+        reqacks,
+        vec![(0, 1000)],
+        "no end marker while slice 0 is open"
+    );
     let from = |i| SocketAddrV4::new(receiver_ip(i), 9000);
     e.handle(now, from(1), &ReceiverMessage::Ok { slice: 0 }.encode());
     pump(&mut e, &mut reqacks);
@@ -801,7 +805,11 @@ fn disconnect_mid_transfer_is_a_drop() {
     let mut e = Engine::new(c, 1, t0);
     connect(&mut e, t0, 1);
     connect(&mut e, t0, 2);
-    e.handle(t0, SocketAddrV4::new(receiver_ip(2), 9000), &ReceiverMessage::Disconnect.encode());
+    e.handle(
+        t0,
+        SocketAddrV4::new(receiver_ip(2), 9000),
+        &ReceiverMessage::Disconnect.encode(),
+    );
     let dropped: Vec<Event> = std::iter::from_fn(|| e.poll_event())
         .filter(|ev| matches!(ev, Event::ReceiverDropped { .. }))
         .collect();

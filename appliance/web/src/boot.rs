@@ -243,7 +243,11 @@ async fn file(
     let mime: mime::Mime = mime_for(&full)
         .parse()
         .unwrap_or(mime::APPLICATION_OCTET_STREAM);
-    match ServeFile::new_with_mime(&full, &mime).with_buf_chunk_size(FILE_CHUNK).oneshot(req).await {
+    match ServeFile::new_with_mime(&full, &mime)
+        .with_buf_chunk_size(FILE_CHUNK)
+        .oneshot(req)
+        .await
+    {
         Ok(resp) => resp.map(Body::new),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
