@@ -209,8 +209,8 @@ processes). Every download is checked for status 200 and the full size. Median o
 {chr(10).join(rows)}
 
 nginx hands the file to the kernel (`sendfile`: no copy through user space); Bootbox reads it
-in 64 KiB chunks (tower-http `ServeFile`'s default) on tokio's blocking pool and writes each
-chunk to the socket. Clients and
+into user space on tokio's blocking pool (tower-http `ServeFile`, read size `FILE_CHUNK` in
+`appliance/web/src/boot.rs`) and writes each chunk to the socket. Clients and
 server share the same {os.cpu_count()} cores.
 <!-- http:end -->
 """

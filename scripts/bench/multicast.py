@@ -158,6 +158,8 @@ Bootbox is faster / sends less.
 
 On one machine the {N} receivers, the bridge and the sender share two cores, so the absolute rates
 are bounded by the receivers' CPU; the ratio compares the senders under the same load.
+"sender CPU" is the sender process's utime + stime; it includes the kernel's work of passing its
+datagrams through the bridge to every receiver, done in the sender's context.
 <!-- multicast:end -->
 """
     benchdoc.write_section(report, "multicast", text)

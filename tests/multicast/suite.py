@@ -11,9 +11,10 @@ Cases (each prints PASS/FAIL with its time; the last line is
     broadcast            3 receivers, data to the subnet broadcast
     rate                 1 receiver, --max-bitrate 200m
     slow                 5 receivers, one throttled (tbf) to 10 % of the rate measured
-                         unthrottled in the same case: it is dropped and reported, exits,
-                         the others are byte-identical and finish in < RATIO x the
-                         unthrottled time (MC_SLOW_RATIO, default 1.3; 0 = not checked)
+                         unthrottled in the same case, --slow-budget MC_SLOW_BUDGET (0.5 s):
+                         it is dropped and reported and exits, the others are byte-identical;
+                         the others' time / unthrottled time is printed, and asserted
+                         < MC_SLOW_RATIO only if that is set (the acceptance run asserts 1.3)
     killed               5 receivers, one killed (SIGKILL) mid-transfer: the others finish,
                          the session returns to waiting and serves the PC when it comes back
     late                 a receiver started during a transfer is not admitted (late joiner
@@ -24,7 +25,7 @@ Cases (each prints PASS/FAIL with its time; the last line is
 
 Usage: suite.py MCAST_SEND MCAST_SERVE [CASE ...]   (root; udpcast, nftables, iproute2)
 Environment: MC_SIZE_MB (image size, default 64), MC_BIG_RECEIVERS (default 16),
-MC_SLOW_RATIO (1.3).
+MC_SLOW_BUDGET (0.5), MC_SLOW_RATIO (0 = not asserted).
 """
 
 import os
