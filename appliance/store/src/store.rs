@@ -116,20 +116,40 @@ impl Store {
 
     /// Deletes an empty room.
     pub fn remove_room(&self, name: &str, actor: &str) -> Result<()> {
+        self.remove_unused(
+            actor,
+            "room",
+            name,
+            |h| h.room == name,
+            |txn| Ok(txn.open_table(ROOMS)?.remove(name)?.is_some()),
+        )
+    }
+
+    /// Deletes a room or group (`kind`) that no host refers to; `uses`
+    /// tells whether a host refers to it, `delete` removes it and says
+    /// whether it existed. One transaction with its audit event.
+    fn remove_unused(
+        &self,
+        actor: &str,
+        kind: &'static str,
+        name: &str,
+        uses: impl Fn(&Host) -> bool,
+        delete: impl FnOnce(&WriteTransaction) -> Result<bool>,
+    ) -> Result<()> {
         self.write(
             actor,
-            "room.remove",
-            format!("room {name} removed"),
+            &format!("{kind}.remove"),
+            format!("{kind} {name} removed"),
             |txn| {
-                let users = hosts_where(txn, |h| h.room == name)?;
+                let users = hosts_where(txn, uses)?;
                 if !users.is_empty() {
                     return Err(StoreError::Invalid(format!(
-                        "room {name} still has hosts: {}",
+                        "{kind} {name} is still used by hosts: {}",
                         users.join(", ")
                     )));
                 }
-                if txn.open_table(ROOMS)?.remove(name)?.is_none() {
-                    return Err(not_found("room", name));
+                if !delete(txn)? {
+                    return Err(not_found(kind, name));
                 }
                 Ok(())
             },
@@ -163,23 +183,12 @@ impl Store {
 
     /// Deletes a group that no host uses.
     pub fn remove_group(&self, name: &str, actor: &str) -> Result<()> {
-        self.write(
+        self.remove_unused(
             actor,
-            "group.remove",
-            format!("group {name} removed"),
-            |txn| {
-                let users = hosts_where(txn, |h| h.group == name)?;
-                if !users.is_empty() {
-                    return Err(StoreError::Invalid(format!(
-                        "group {name} is used by hosts: {}",
-                        users.join(", ")
-                    )));
-                }
-                if txn.open_table(GROUPS)?.remove(name)?.is_none() {
-                    return Err(not_found("group", name));
-                }
-                Ok(())
-            },
+            "group",
+            name,
+            |h| h.group == name,
+            |txn| Ok(txn.open_table(GROUPS)?.remove(name)?.is_some()),
         )
     }
 

@@ -245,24 +245,51 @@ async fn upload(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+/// What can be done with one backup.
+#[derive(Clone, Copy)]
+enum BackupAction {
+    Restore,
+    Delete,
+}
+
+/// Restores or deletes backup `stamp` of image `name`, then updates the
+/// catalogue and the audit log.
+async fn on_backup(
+    st: AppState,
+    name: String,
+    stamp: String,
+    headers: HeaderMap,
+    action: BackupAction,
+) -> ApiResult {
+    let actor = authorize(&st, &headers, Scope::Images)?;
+    let c = ctx(&st)?;
+    let (tree, n, s) = (c.tree.clone(), name.clone(), stamp.clone());
+    let (audit, message) = match action {
+        BackupAction::Restore => {
+            blocking(move || tree.restore(&n, &s)).await?;
+            (
+                "image.restore",
+                format!("image {name}: backup {stamp} restored as current"),
+            )
+        }
+        BackupAction::Delete => {
+            blocking(move || tree.delete_backup(&n, &s)).await?;
+            (
+                "image.backup.delete",
+                format!("image {name}: backup {stamp} deleted"),
+            )
+        }
+    };
+    after_change(&st, &c, &name, &actor, audit, message)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 async fn restore(
     State(st): State<AppState>,
     Path((name, stamp)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult {
-    let actor = authorize(&st, &headers, Scope::Images)?;
-    let c = ctx(&st)?;
-    let (tree, n, s) = (c.tree.clone(), name.clone(), stamp.clone());
-    blocking(move || tree.restore(&n, &s)).await?;
-    after_change(
-        &st,
-        &c,
-        &name,
-        &actor,
-        "image.restore",
-        format!("image {name}: backup {stamp} restored as current"),
-    )?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    on_backup(st, name, stamp, headers, BackupAction::Restore).await
 }
 
 async fn delete_backup(
@@ -270,19 +297,7 @@ async fn delete_backup(
     Path((name, stamp)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult {
-    let actor = authorize(&st, &headers, Scope::Images)?;
-    let c = ctx(&st)?;
-    let (tree, n, s) = (c.tree.clone(), name.clone(), stamp.clone());
-    blocking(move || tree.delete_backup(&n, &s)).await?;
-    after_change(
-        &st,
-        &c,
-        &name,
-        &actor,
-        "image.backup.delete",
-        format!("image {name}: backup {stamp} deleted"),
-    )?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    on_backup(st, name, stamp, headers, BackupAction::Delete).await
 }
 
 #[derive(Debug, Deserialize)]
