@@ -520,6 +520,18 @@ def case_torrent(ctx):
             digest = run(["sha256sum", got], capture_output=True, check=False).stdout.split()[:1]
             if digest != [want]:
                 problems.append(f"{kind} (exit {out.returncode}) did not get the image: {(out.stdout + out.stderr)[-300:]}")
+        # One plain HTTP download too, then the per-image transfer metrics
+        # (sampled every 5 s) show both protocols.
+        run(ns(NS_CLI, "curl", "-fsS", "-o", "/dev/null", f"{HTTP}/linbo/images/e2eimg/e2eimg.qcow2"), check=False)
+        size = os.path.getsize(image)
+        got = {}
+        for _ in range(30):
+            got = image_metrics("e2eimg")
+            if got.get("torrent", 0) >= size and got.get("http", 0) >= size:
+                break
+            time.sleep(1)
+        else:
+            problems.append(f"/metrics per-image bytes for e2eimg: {got}, want torrent and http >= {size}")
         # An unknown info-hash is refused by the box's tracker.
         r = run(ns(NS_CLI, "curl", "-s", f"http://{BOX_IP}:6969/announce?info_hash=%00%01%02%03%04%05%06%07%08%09"
                    "%0a%0b%0c%0d%0e%0f%10%11%12%13&peer_id=-XX0000-000000000000&port=6881&left=0&compact=1"),
@@ -529,6 +541,18 @@ def case_torrent(ctx):
     finally:
         run(["ip", "-n", NS_CLI, "addr", "del", "10.55.0.251/24", "dev", "eth0"], check=False)
     return problems
+
+
+def image_metrics(image):
+    """bootbox_image_sent_bytes_total of one image, by protocol."""
+    out = {}
+    for line in (box_get("/metrics") or "").splitlines():
+        m = re.match(r'bootbox_image_sent_bytes_total\{(.*)\} (\S+)', line)
+        if m and f'image="{image}"' in m.group(1):
+            proto = re.search(r'protocol="(\w+)"', m.group(1))
+            if proto:
+                out[proto.group(1)] = int(float(m.group(2)))
+    return out
 
 
 def case_full_dhcp(ctx):

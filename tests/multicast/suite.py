@@ -22,16 +22,22 @@ Cases (each prints PASS/FAIL with its time; the last line is
     go                   a receiver's keypress (GO) starts the transfer at once
     shutdown             sender stopped mid-transfer: receivers give up instead of hanging
     service              mcast_serve: two images on 9000/9002 from one multicast.list
+    box                  the real `bootbox serve --multicast`: sessions from the image tree's
+                         multicast.list, a list change starts a new session without a restart,
+                         transfers appear in the event API and in /metrics, SIGTERM stops cleanly
 
 Usage: suite.py MCAST_SEND MCAST_SERVE [CASE ...]   (root; udpcast, nftables, iproute2)
+The `box` case runs the binary named by MC_BOOTBOX (tests/multicast/run builds and sets it).
 Environment: MC_SIZE_MB (image size, default 64), MC_BIG_RECEIVERS (default 16),
 MC_SLOW_BUDGET (0.5), MC_SLOW_RATIO (0 = not asserted).
 """
 
+import json
 import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -316,6 +322,105 @@ def case_service(ctx):
         return problems
 
 
+def box_api(lan, path, token=None):
+    argv = ["curl", "-sS", "--max-time", "5"]
+    if token:
+        argv += ["-H", f"Authorization: Bearer {token}"]
+    r = subprocess.run(["ip", "netns", "exec", lan.sender, *argv, f"http://{mcnet.SENDER_IP}:8080{path}"],
+                       capture_output=True, text=True, check=False)
+    return r.stdout if r.returncode == 0 else ""
+
+
+def every(seconds, pred):
+    """`pred`, evaluated at most every `seconds` (Transfer.wait polls every 20 ms)."""
+    state = {"next": 0.0, "last": False}
+
+    def check(t):
+        if time.monotonic() >= state["next"]:
+            state["next"] = time.monotonic() + seconds
+            state["last"] = pred(t)
+        return state["last"]
+    return check
+
+
+def box_actions(lan, token):
+    try:
+        body = json.loads(box_api(lan, "/api/v1/events?limit=500", token) or "[]")
+    except ValueError:
+        return []
+    events = body.get("events", []) if isinstance(body, dict) else body
+    return [(e.get("action"), e.get("message", "")) for e in events]
+
+
+def case_box(ctx):
+    binary = os.environ.get("MC_BOOTBOX")
+    if not binary or not os.access(binary, os.X_OK):
+        return ["MC_BOOTBOX does not name the bootbox binary (tests/multicast/run sets it)"]
+    data = tempfile.mkdtemp(prefix="bbmc-box-", dir=ctx["work"])
+    images = os.path.join(data, "linbo", "images")
+    os.makedirs(os.path.join(images, "win10"))
+    first = os.path.join(images, "win10", "win10.qcow2")
+    shutil.copyfile(ctx["small"], first)
+    token = subprocess.run([binary, "--data", data, "tokens", "create", "mc", "--scope", "read"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    problems = []
+    with mcnet.Lan(4) as lan:
+        tr = Transfer(lan, ctx["work"], first)
+        argv = [binary, "--data", data, "serve", "--http", f"{mcnet.SENDER_IP}:8080", "--interface", "eth0",
+                "--server-ip", mcnet.SENDER_IP, "--dhcp", "off", "--multicast",
+                "--multicast-min-clients", "2", "--multicast-min-seconds", "0", "--multicast-max-seconds", "20"]
+        tr.start_sender("argv", None, argv)
+        listfile = os.path.join(data, "linbo", "multicast.list")
+        if not tr.wait(every(0.5, lambda t: any(a == "multicast.sessions" for a, _ in box_actions(lan, token))), 30):
+            tr.stop_sender()
+            tr.finish()
+            return [f"no multicast sessions started: {tr.sender_log()}"]
+        want = f"win10.qcow2 {mcnet.SENDER_IP}:9000\n"
+        got = open(listfile).read() if os.path.exists(listfile) else None
+        if got != want:
+            problems.append(f"multicast.list written by the box: {got!r}")
+        tr.start_receiver(1, first, 9000)
+        tr.start_receiver(2, first, 9000)
+        if not tr.wait(lambda t: t.receivers_done(), 90):
+            problems.append("receivers of win10 did not finish")
+        # A second image: the admin (or the image API) changes multicast.list;
+        # the box starts the new session without a restart.
+        os.makedirs(os.path.join(images, "ubuntu"))
+        second = os.path.join(images, "ubuntu", "ubuntu.qcow2")
+        make_image(second, SMALL // 2 + 333)
+        tmp = listfile + ".new"
+        with open(tmp, "w") as fh:
+            fh.write(want + f"ubuntu.qcow2 {mcnet.SENDER_IP}:9002\n")
+        os.rename(tmp, listfile)
+        if not tr.wait(every(0.5, lambda t: any(a == "multicast.sessions" and "ubuntu.qcow2" in m
+                                                for a, m in box_actions(lan, token))), 30):
+            problems.append("the list change did not start a session for ubuntu.qcow2")
+        tr.start_receiver(3, second, 9002)
+        tr.start_receiver(4, second, 9002)
+        if not tr.wait(lambda t: t.receivers_done(), 90):
+            problems.append("receivers of ubuntu did not finish")
+        actions = box_actions(lan, token)
+        for image in ("win10.qcow2", "ubuntu.qcow2"):
+            if not any(a == "multicast.finished" and image in m and "2 PC(s) complete" in m for a, m in actions):
+                problems.append(f"event log lacks the finished transfer of {image}: {actions[-6:]}")
+        # /metrics is sampled every 5 s.
+        metric = 'bootbox_image_sent_bytes_total{image="win10",protocol="multicast"}'
+
+        def sent(t):
+            for line in box_api(lan, "/metrics").splitlines():
+                if line.startswith(metric):
+                    return int(float(line.split()[-1]))
+            return 0
+        if not tr.wait(every(1.0, lambda t: sent(t) >= os.path.getsize(first)), 20):
+            problems.append(f"/metrics: {metric} = {sent(tr)}, want >= {os.path.getsize(first)}")
+        tr.stop_sender(signal.SIGTERM)
+        tr.finish()
+        problems += check_all_ok(tr)
+        if tr.sender_rc != 0:
+            problems.append(f"bootbox serve rc={tr.sender_rc} {tr.sender_log()}")
+    return problems
+
+
 CASES = {
     "one": case_one,
     "five": case_five,
@@ -331,6 +436,7 @@ CASES = {
     "go": case_go,
     "shutdown": case_shutdown,
     "service": case_service,
+    "box": case_box,
 }
 
 

@@ -133,6 +133,31 @@ pub struct ServeArgs {
     /// Upload limit of the seeder in MB/s (default: unlimited).
     #[arg(long)]
     pub torrent_upload_mbps: Option<u64>,
+    /// Serve every image listed in `multicast.list` by udpcast multicast on
+    /// <interface> (LINBO clients' `udp-receiver`), one session per image on
+    /// ports PORTBASE + 2n; sessions follow changes of the list.
+    #[arg(long)]
+    pub multicast: bool,
+    /// PORTBASE of the multicast sessions (LINBO: 9000).
+    #[arg(long, default_value_t = 9000)]
+    pub multicast_portbase: u16,
+    /// MINCLIENTS: receivers that start a transfer (after MINSECONDS).
+    #[arg(long, default_value_t = 15)]
+    pub multicast_min_clients: usize,
+    /// MINSECONDS: earliest start after the first receiver connected.
+    #[arg(long, default_value_t = 30)]
+    pub multicast_min_seconds: u64,
+    /// MAXSECONDS: latest start after the first receiver connected.
+    #[arg(long, default_value_t = 60)]
+    pub multicast_max_seconds: u64,
+    /// Multicast rate limit in Mbit/s (default: paced by the receivers).
+    #[arg(long)]
+    pub multicast_max_mbps: Option<u64>,
+    /// Seconds a single slow receiver may hold its room back before it is
+    /// dropped from the transfer (it falls back to HTTP/BitTorrent); 0 waits
+    /// for the slowest, as udp-sender does.
+    #[arg(long, default_value_t = 2.0)]
+    pub multicast_slow_budget: f64,
 }
 
 /// DHCP roles on the command line.

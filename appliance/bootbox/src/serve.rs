@@ -8,8 +8,10 @@
 
 mod dhcp;
 mod leases;
+mod multicast;
 mod tftp;
 mod torrent;
+mod transfers;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -198,8 +200,15 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
     )
     .with_context(|| format!("cannot use the LINBO tree {}", dir.linbo().display()))?;
     let mut state = bootbox_web::AppState::new(store.clone());
-    state.metrics = metrics;
-    let mut images = images_ctx(dir, &store, plan.server_ip, args.image_reserve_mib)?;
+    state.metrics = metrics.clone();
+    let mut images = images_ctx(
+        dir,
+        &store,
+        plan.server_ip,
+        args.image_reserve_mib,
+        args.multicast_portbase,
+    )?;
+    let mut seeding = None;
     if let (true, Some(ip)) = (args.torrent, plan.server_ip) {
         let limit = args.torrent_upload_mbps.map(|m| m * 1_000_000);
         let (torrents, tracker, listener) = torrent::start(
@@ -213,7 +222,8 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
         .await?;
         let all = torrents.clone();
         tokio::task::spawn_blocking(move || all.sync_all());
-        images.hooks = Some(Arc::new(torrent::Hooks(torrents)));
+        images.hooks = Some(Arc::new(torrent::Hooks(torrents.clone())));
+        seeding = Some(torrents);
         let stop = stop_rx.clone();
         tasks.spawn(async move {
             tracker
@@ -225,6 +235,22 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
         bail!("--torrent needs --server-ip (the address in the torrents' announce URL)");
     }
     state.images = Some(images);
+    let multicast = if args.multicast {
+        let cfg = multicast_config(&plan, args)?;
+        let status = multicast::MulticastStatus::default();
+        tasks.spawn(multicast::run(
+            cfg,
+            dir.linbo(),
+            store.clone(),
+            status.clone(),
+            stop_rx.clone(),
+        ));
+        Some(status)
+    } else {
+        None
+    };
+    let transfers = transfers::Transfers::new(boot.downloads.clone(), seeding, multicast);
+    tasks.spawn(transfers.clone().sample(metrics.clone(), stop_rx.clone()));
     let app = bootbox_web::boot::boot_router(boot).merge(bootbox_web::router(state));
     tracing::info!(
         data = %dir.root().display(),
@@ -317,6 +343,7 @@ fn images_ctx(
     store: &Store,
     server_ip: Option<Ipv4Addr>,
     reserve_mib: u64,
+    portbase: u16,
 ) -> Result<bootbox_web::images::ImagesCtx> {
     let tree =
         bootbox_images::ImageTree::open(&dir.linbo()).context("cannot open the image tree")?;
@@ -338,7 +365,7 @@ fn images_ctx(
         store.remove_image(&old.name, "system")?;
     }
     if let Some(ip) = server_ip {
-        if let Err(e) = tree.write_multicast_list(ip, bootbox_images::PORTBASE) {
+        if let Err(e) = tree.write_multicast_list(ip, portbase) {
             tracing::warn!(error = %e, "cannot write multicast.list");
         }
     }
@@ -349,8 +376,39 @@ fn images_ctx(
             ..bootbox_images::UploadLimits::default()
         },
         server_ip,
+        portbase,
         hooks: None,
     })
+}
+
+/// The udpcast configuration from the command line (LINBO's defaults).
+fn multicast_config(plan: &NetPlan, args: &ServeArgs) -> Result<bootbox_udpcast::Config> {
+    let (Some(interface), Some(_)) = (&plan.interface, plan.server_ip) else {
+        bail!("--multicast needs --interface and --server-ip (or the setup wizard's network settings)");
+    };
+    let mut cfg = bootbox_udpcast::Config::new(interface.clone());
+    cfg.server_ip = plan.server_ip;
+    cfg.portbase = args.multicast_portbase;
+    cfg.start = bootbox_udpcast::StartRules {
+        min_clients: args.multicast_min_clients,
+        min_wait: Some(Duration::from_secs(args.multicast_min_seconds)),
+        max_wait: Some(Duration::from_secs(args.multicast_max_seconds)),
+    };
+    cfg.max_bitrate = args.multicast_max_mbps.map(|m| m * 1_000_000);
+    cfg.slow = match Duration::try_from_secs_f64(args.multicast_slow_budget) {
+        Ok(d) if d.is_zero() => None,
+        Ok(budget) => Some(bootbox_udpcast::SlowPolicy {
+            budget,
+            ..Default::default()
+        }),
+        Err(_) => bail!(
+            "--multicast-slow-budget {} is not a number of seconds",
+            args.multicast_slow_budget
+        ),
+    };
+    cfg.validate()
+        .map_err(|e| anyhow::anyhow!("invalid multicast settings: {e}"))?;
+    Ok(cfg)
 }
 
 async fn wait_stop(mut rx: watch::Receiver<bool>) {

@@ -38,6 +38,8 @@ pub struct BootState {
     pub linbo_root: Arc<PathBuf>,
     /// Timeline reporting.
     pub recorder: Recorder,
+    /// Per-image HTTP download counters.
+    pub downloads: Arc<crate::downloads::HttpDownloads>,
 }
 
 impl BootState {
@@ -53,6 +55,7 @@ impl BootState {
             cfg: Arc::new(cfg),
             linbo_root: Arc::new(linbo_root.canonicalize()?),
             recorder,
+            downloads: Arc::default(),
         })
     }
 }
@@ -240,6 +243,7 @@ async fn file(
     if req.method() == Method::GET && is_onboot_cmd(&st.linbo_root, &full) {
         return onboot_once(&st, &full, &path, client_ip(&req)).await;
     }
+    let method = req.method().clone();
     let mime: mime::Mime = mime_for(&full)
         .parse()
         .unwrap_or(mime::APPLICATION_OCTET_STREAM);
@@ -248,7 +252,12 @@ async fn file(
         .oneshot(req)
         .await
     {
-        Ok(resp) => resp.map(Body::new),
+        Ok(resp) => match crate::downloads::image_of(&path) {
+            Some(image) if resp.status().is_success() && method == Method::GET => {
+                resp.map(|b| st.downloads.count(image, Body::new(b)))
+            }
+            _ => resp.map(Body::new),
+        },
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }

@@ -46,6 +46,8 @@ pub struct ImagesCtx {
     pub limits: UploadLimits,
     /// The box's address, for multicast.list.
     pub server_ip: Option<Ipv4Addr>,
+    /// First multicast port (PORTBASE), for multicast.list.
+    pub portbase: u16,
     /// Extra work after a change.
     pub hooks: Option<Arc<dyn ImageHooks>>,
 }
@@ -136,7 +138,7 @@ fn after_change(
     };
     result.map_err(ApiError::store)?;
     if let Some(ip) = c.server_ip {
-        if let Err(e) = c.tree.write_multicast_list(ip, bootbox_images::PORTBASE) {
+        if let Err(e) = c.tree.write_multicast_list(ip, c.portbase) {
             tracing::warn!(error = %e, "cannot rewrite multicast.list");
         }
     }

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod boot;
+pub mod downloads;
 pub mod error;
 pub mod images;
 mod metrics;

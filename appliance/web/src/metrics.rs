@@ -16,9 +16,13 @@ pub struct Metrics {
     dhcp_ignored: Labelled,
     tftp_transfers: Labelled,
     tftp_bytes: Counter,
+    image_bytes: Labelled,
+    image_peers: LabelledGauge,
+    image_active: LabelledGauge,
 }
 
 type Labelled = Family<Vec<(String, String)>, Counter>;
+type LabelledGauge = Family<Vec<(String, String)>, Gauge>;
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -63,6 +67,24 @@ impl Metrics {
         );
         let tftp_bytes = Counter::default();
         registry.register("tftp_sent_bytes", "Bytes sent by TFTP", tftp_bytes.clone());
+        let image_bytes = Labelled::default();
+        registry.register(
+            "image_sent_bytes",
+            "Image bytes sent, by image and protocol (http, torrent, multicast)",
+            image_bytes.clone(),
+        );
+        let image_peers = LabelledGauge::default();
+        registry.register(
+            "image_peers",
+            "Clients connected for an image now, by protocol",
+            image_peers.clone(),
+        );
+        let image_active = LabelledGauge::default();
+        registry.register(
+            "image_active_downloads",
+            "Downloads of an image in progress now, by protocol",
+            image_active.clone(),
+        );
         Self {
             registry,
             hosts,
@@ -71,7 +93,32 @@ impl Metrics {
             dhcp_ignored,
             tftp_transfers,
             tftp_bytes,
+            image_bytes,
+            image_peers,
+            image_active,
         }
+    }
+
+    /// Sets one image's transfer figures for `protocol`: `sent_total` is
+    /// the running total of bytes sent (the counter only ever rises to it),
+    /// `peers` and `active` are current values.
+    pub fn image_transfer(
+        &self,
+        image: &str,
+        protocol: &str,
+        sent_total: u64,
+        peers: u64,
+        active: u64,
+    ) {
+        let labels = vec![
+            ("image".to_string(), image.to_string()),
+            ("protocol".to_string(), protocol.to_string()),
+        ];
+        let counter = self.image_bytes.get_or_create(&labels);
+        counter.inc_by(sent_total.saturating_sub(counter.get()));
+        let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        self.image_peers.get_or_create(&labels).set(gauge(peers));
+        self.image_active.get_or_create(&labels).set(gauge(active));
     }
 
     /// Counts a DHCP reply of `kind` (`offer`, `ack`, `nak`).

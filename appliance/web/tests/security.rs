@@ -31,6 +31,7 @@ fn boxed() -> Box_ {
             ..bootbox_images::UploadLimits::default()
         },
         server_ip: None,
+        portbase: bootbox_images::PORTBASE,
         hooks: None,
     });
     Box_ {

@@ -80,6 +80,11 @@ pub async fn start(
 }
 
 impl Torrents {
+    /// A snapshot of the seeder's counters.
+    pub fn stats(&self) -> bootbox_torrent::SeederStats {
+        self.seeder.stats()
+    }
+
     /// Makes (or reuses) torrents for every current file of `base`, seeds
     /// them and whitelists them; stops seeding versions that are gone.
     /// Blocking: may hash an image.
