@@ -4,7 +4,11 @@
 //!
 //! - `start.conf.<group>` for every group with a start.conf;
 //! - the legacy host links `start.conf-<ip>` and `start.conf-<mac>` (lower
-//!   case) → `start.conf.<group>` for hosts with a PXE flag.
+//!   case) → `start.conf.<group>` for hosts with a PXE flag;
+//! - GRUB's network configs ([`crate::grub`]): `boot/grub/grub.cfg`,
+//!   `boot/grub/<group>.cfg` for groups with PXE hosts, and the host links
+//!   `boot/grub/hostcfg/<host>.cfg` → `../<group>.cfg`. A GRUB file an
+//!   admin wrote (no bootbox marker, not rendered before) is left alone.
 //!
 //! Writes are atomic (temp file + rename), unchanged files are not
 //! touched, and files this module wrote earlier but no longer wants are
@@ -16,7 +20,10 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
+use bootbox_linbo::startconf::StartConf;
 use bootbox_store::{Group, Host};
+
+use crate::grub::{self, LinboSource};
 
 /// Name of the list of rendered files in the LINBO root.
 pub const MANIFEST: &str = ".bootbox-rendered";
@@ -30,10 +37,20 @@ pub struct RenderReport {
     pub removed: Vec<String>,
 }
 
-/// Renders the registry's files into `linbo`.
-pub fn render(linbo: &Path, groups: &[Group], hosts: &[Host]) -> std::io::Result<RenderReport> {
+/// Renders the registry's files into `linbo`; GRUB fetches LINBO as
+/// `src` says.
+pub fn render(
+    linbo: &Path,
+    groups: &[Group],
+    hosts: &[Host],
+    src: &LinboSource,
+) -> std::io::Result<RenderReport> {
     let mut report = RenderReport::default();
     let mut wanted = BTreeSet::new();
+    let manifest = linbo.join(MANIFEST);
+    let before: BTreeSet<String> = fs::read_to_string(&manifest)
+        .map(|t| t.lines().map(str::to_string).collect())
+        .unwrap_or_default();
     for g in groups {
         let Some(text) = &g.start_conf else { continue };
         let name = format!("start.conf.{}", g.name);
@@ -61,13 +78,10 @@ pub fn render(linbo: &Path, groups: &[Group], hosts: &[Host]) -> std::io::Result
             wanted.insert(link);
         }
     }
-    let manifest = linbo.join(MANIFEST);
-    let before: BTreeSet<String> = fs::read_to_string(&manifest)
-        .map(|t| t.lines().map(str::to_string).collect())
-        .unwrap_or_default();
+    render_grub(linbo, groups, hosts, src, &before, &mut wanted, &mut report)?;
     for stale in before.difference(&wanted) {
-        // Only plain names this module produces; never follow a path.
-        if stale.starts_with("start.conf") && !stale.contains('/') {
+        // Only names this module produces; never follow a path.
+        if is_rendered_name(stale) {
             match fs::remove_file(linbo.join(stale)) {
                 Ok(()) => report.removed.push(stale.clone()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -80,6 +94,93 @@ pub fn render(linbo: &Path, groups: &[Group], hosts: &[Host]) -> std::io::Result
         write_if_changed(&manifest, list.as_bytes())?;
     }
     Ok(report)
+}
+
+/// Names [`render`] may write (and therefore remove again).
+fn is_rendered_name(name: &str) -> bool {
+    let plain = |n: &str| !n.is_empty() && !n.contains('/') && n != "." && n != "..";
+    if name.starts_with("start.conf") {
+        return plain(name);
+    }
+    match name.strip_prefix("boot/grub/") {
+        Some(rest) => match rest.strip_prefix("hostcfg/") {
+            Some(host) => plain(host) && host.ends_with(".cfg"),
+            None => plain(rest) && rest.ends_with(".cfg"),
+        },
+        None => false,
+    }
+}
+
+/// GRUB's files: main config, group menus, host links.
+fn render_grub(
+    linbo: &Path,
+    groups: &[Group],
+    hosts: &[Host],
+    src: &LinboSource,
+    before: &BTreeSet<String>,
+    wanted: &mut BTreeSet<String>,
+    report: &mut RenderReport,
+) -> std::io::Result<()> {
+    let grub_dir = linbo.join("boot/grub");
+    fs::create_dir_all(grub_dir.join("hostcfg"))?;
+    // An admin's own file (not ours before, no marker) stays untouched.
+    let ours = |name: &str| {
+        let path = linbo.join(name);
+        before.contains(name)
+            || match fs::read_to_string(&path) {
+                Ok(t) => t.starts_with(grub::MARKER),
+                Err(_) => fs::symlink_metadata(&path).is_err(),
+            }
+    };
+    let mut put = |name: String, text: String, report: &mut RenderReport| -> std::io::Result<()> {
+        if ours(&name) {
+            if write_if_changed(&linbo.join(&name), text.as_bytes())? {
+                report.written.push(name.clone());
+            }
+            wanted.insert(name);
+        }
+        Ok(())
+    };
+    put(
+        "boot/grub/grub.cfg".to_string(),
+        grub::network_main_cfg(src),
+        report,
+    )?;
+    let mut menus = BTreeSet::new();
+    for g in groups {
+        if !hosts.iter().any(|h| h.group == g.name && h.pxe.is_pxe()) {
+            continue;
+        }
+        let Some(conf) = g
+            .start_conf
+            .as_deref()
+            .and_then(|t| StartConf::parse(t).ok())
+        else {
+            continue;
+        };
+        put(
+            format!("boot/grub/{}.cfg", g.name),
+            grub::group_cfg(&g.name, &conf.conf, src),
+            report,
+        )?;
+        menus.insert(g.name.clone());
+    }
+    for h in hosts
+        .iter()
+        .filter(|h| h.pxe.is_pxe() && menus.contains(&h.group))
+    {
+        let name = format!("boot/grub/hostcfg/{}.cfg", h.hostname);
+        let path = linbo.join(&name);
+        // A regular file there is the admin's custom host menu.
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+            continue;
+        }
+        if link_if_changed(&path, &format!("../{}.cfg", h.group))? {
+            report.written.push(name.clone());
+        }
+        wanted.insert(name);
+    }
+    Ok(())
 }
 
 fn write_if_changed(path: &Path, bytes: &[u8]) -> std::io::Result<bool> {
@@ -138,15 +239,22 @@ mod tests {
             host("r1;pc2;win11;00:1A:2B:3C:4D:5F;DHCP;;;;;;0"),
             host("r1;pc3;empty;00:1A:2B:3C:4D:60;DHCP;;;;;;1"),
         ];
-        let r = render(root, &[g.clone(), no_conf], &hosts).expect("render");
+        let src = LinboSource { http_port: None };
+        let r = render(root, &[g.clone(), no_conf], &hosts, &src).expect("render");
         assert_eq!(
             r.written,
             vec![
                 "start.conf.win11",
                 "start.conf-00:1a:2b:3c:4d:5e",
-                "start.conf-10.0.0.5"
+                "start.conf-10.0.0.5",
+                "boot/grub/grub.cfg",
+                "boot/grub/win11.cfg",
+                "boot/grub/hostcfg/pc1.cfg",
             ]
         );
+        assert!(fs::read_to_string(root.join("boot/grub/hostcfg/pc1.cfg"))
+            .expect("via link")
+            .starts_with(grub::MARKER));
         assert_eq!(
             fs::read_to_string(root.join("start.conf-10.0.0.5")).expect("via link"),
             "[LINBO]\nGroup = win11\n"
@@ -154,14 +262,57 @@ mod tests {
 
         // Nothing changed: nothing written.
         assert_eq!(
-            render(root, std::slice::from_ref(&g), &hosts).expect("again"),
+            render(root, std::slice::from_ref(&g), &hosts, &src).expect("again"),
             RenderReport::default()
         );
 
         // The group goes away: its files go, the admin's file stays.
-        let r = render(root, &[], &hosts).expect("render");
-        assert_eq!(r.removed.len(), 3, "{r:?}");
+        let r = render(root, &[], &hosts, &src).expect("render");
+        assert_eq!(r.removed.len(), 5, "{r:?}");
+        assert!(
+            root.join("boot/grub/grub.cfg").exists(),
+            "main config stays"
+        );
         assert!(!root.join("start.conf.win11").exists());
         assert!(root.join("start.conf.handmade").exists());
+    }
+
+    #[test]
+    fn admins_grub_files_are_left_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        fs::create_dir_all(root.join("boot/grub/hostcfg")).expect("mkdir");
+        fs::write(root.join("boot/grub/win11.cfg"), "# my own menu\n").expect("write");
+        fs::write(root.join("boot/grub/hostcfg/pc1.cfg"), "# pc1 special\n").expect("write");
+        let g = Group {
+            name: "win11".into(),
+            start_conf: Some("[LINBO]\nGroup = win11\n".into()),
+            description: String::new(),
+        };
+        let hosts = [host("r1;pc1;win11;00:1A:2B:3C:4D:5E;10.0.0.5;;;;;;1")];
+        let src = LinboSource {
+            http_port: Some(8080),
+        };
+        render(root, &[g], &hosts, &src).expect("render");
+        assert_eq!(
+            fs::read_to_string(root.join("boot/grub/win11.cfg")).expect("read"),
+            "# my own menu\n"
+        );
+        assert_eq!(
+            fs::read_to_string(root.join("boot/grub/hostcfg/pc1.cfg")).expect("read"),
+            "# pc1 special\n"
+        );
+        render(root, &[], &hosts, &src).expect("render");
+        assert!(root.join("boot/grub/win11.cfg").exists());
+    }
+
+    #[test]
+    fn only_own_shapes_are_removable() {
+        assert!(is_rendered_name("start.conf.g1"));
+        assert!(is_rendered_name("boot/grub/g1.cfg"));
+        assert!(is_rendered_name("boot/grub/hostcfg/pc1.cfg"));
+        assert!(!is_rendered_name("boot/grub/../../etc.cfg"));
+        assert!(!is_rendered_name("images/x.qcow2"));
+        assert!(!is_rendered_name("start.conf/../x"));
     }
 }

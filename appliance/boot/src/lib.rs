@@ -17,6 +17,7 @@
 
 pub mod decide;
 pub mod files;
+pub mod grub;
 pub mod script;
 pub mod timeline;
 

@@ -42,6 +42,13 @@ pub enum Command {
     /// Recurring remote jobs (cron-style), run by `bootbox serve`.
     #[command(subcommand)]
     Schedules(crate::commands::schedules::SchedulesCommand),
+    /// Run by the rsync daemon before and after every LINBO transfer
+    /// (pre-download, post-download, pre-upload, post-upload); hands the
+    /// transfer to the running service, which does LINBO's side effects.
+    Hook {
+        /// pre-download, post-download, pre-upload or post-upload.
+        phase: String,
+    },
 }
 
 /// `bootbox tokens …`.
@@ -158,6 +165,13 @@ pub struct ServeArgs {
     /// for the slowest, as udp-sender does.
     #[arg(long, default_value_t = 2.0)]
     pub multicast_slow_budget: f64,
+    /// Run LINBO's rsync service (a supervised `rsync --daemon` on
+    /// <server-ip>:873, modules linbo and linbo-upload) with its hooks.
+    #[arg(long)]
+    pub rsync: bool,
+    /// Port of the rsync service.
+    #[arg(long, default_value_t = 873)]
+    pub rsync_port: u16,
 }
 
 /// DHCP roles on the command line.

@@ -8,6 +8,7 @@
 
 mod dhcp;
 mod leases;
+mod linbo_hooks;
 mod multicast;
 mod tftp;
 mod torrent;
@@ -162,6 +163,9 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
     tasks.spawn(render_linbo_files(
         store.clone(),
         dir.linbo(),
+        bootbox_boot::grub::LinboSource {
+            http_port: Some(local.port()),
+        },
         stop_rx.clone(),
     ));
 
@@ -234,6 +238,29 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
     } else if args.torrent {
         bail!("--torrent needs --server-ip (the address in the torrents' announce URL)");
     }
+    if args.rsync {
+        let Some(ip) = plan.server_ip else {
+            bail!("--rsync needs --server-ip (the LAN address LINBO clients reach the box at)");
+        };
+        start_rsync(
+            dir,
+            ip,
+            args.rsync_port,
+            linbo_hooks::LinboHooks {
+                store: store.clone(),
+                linbo: dir.linbo(),
+                upload: dir.root().join("rsync-upload"),
+                logs: dir.root().join("clientlogs"),
+                images: images.clone(),
+                recorder: recorder.clone(),
+                ssh: bootbox_remote::ssh::SshConfig::new(&dir.root().join("ssh")),
+                runtime: tokio::runtime::Handle::current(),
+                requests: bootbox_rsyncd::RequestMemory::default(),
+            },
+            &mut tasks,
+            &stop_rx,
+        )?;
+    }
     state.images = Some(images);
     let multicast = if args.multicast {
         let cfg = multicast_config(&plan, args)?;
@@ -300,6 +327,7 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
 async fn render_linbo_files(
     store: Arc<Store>,
     linbo: std::path::PathBuf,
+    grub: bootbox_boot::grub::LinboSource,
     stop: watch::Receiver<bool>,
 ) -> Result<()> {
     let mut seen = None;
@@ -313,9 +341,9 @@ async fn render_linbo_files(
         if seq.is_some() && seq == seen {
             continue;
         }
-        let (s, root) = (store.clone(), linbo.clone());
+        let (s, root, src) = (store.clone(), linbo.clone(), grub.clone());
         let rendered = tokio::task::spawn_blocking(move || -> Result<_> {
-            let report = bootbox_boot::files::render(&root, &s.groups()?, &s.hosts()?)?;
+            let report = bootbox_boot::files::render(&root, &s.groups()?, &s.hosts()?, &src)?;
             Ok(report)
         })
         .await;
@@ -379,6 +407,66 @@ fn images_ctx(
         portbase,
         hooks: None,
     })
+}
+
+/// Starts LINBO's rsync service: the hook socket the daemon's hooks call,
+/// and the supervised daemon itself. The upload password lives in
+/// `<data>/rsyncd.secrets` (created with a random password if missing).
+fn start_rsync(
+    dir: &DataDir,
+    ip: Ipv4Addr,
+    port: u16,
+    hooks: linbo_hooks::LinboHooks,
+    tasks: &mut tokio::task::JoinSet<Result<()>>,
+    stop: &watch::Receiver<bool>,
+) -> Result<()> {
+    let run = dir.root().join("run");
+    std::fs::create_dir_all(&run).with_context(|| format!("cannot create {}", run.display()))?;
+    let socket = crate::commands::hook::socket_path(dir);
+    let _ = std::fs::remove_file(&socket);
+    let listener = tokio::net::UnixListener::bind(&socket)
+        .with_context(|| format!("cannot listen on {}", socket.display()))?;
+    let exe =
+        std::env::current_exe().context("cannot find the bootbox binary for rsync's hooks")?;
+    let cfg = bootbox_rsyncd::RsyncConfig {
+        address: ip,
+        port,
+        linbo: dir.linbo(),
+        upload: dir.root().join("rsync-upload"),
+        secrets: dir.root().join("rsyncd.secrets"),
+        pid_file: run.join("rsyncd.pid"),
+        hook_command: format!(
+            "{} --data {} hook",
+            bootbox_remote::ssh::shell_quote(&exe.to_string_lossy()),
+            bootbox_remote::ssh::shell_quote(&dir.root().to_string_lossy())
+        ),
+    };
+    if !cfg.secrets.exists() {
+        let mut raw = [0u8; 18];
+        getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        let password: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        cfg.write_secrets(&password)
+            .context("cannot write the LINBO upload password")?;
+        tracing::info!(file = %cfg.secrets.display(), "LINBO upload password generated");
+    }
+    let hook_stop = stop.clone();
+    tasks.spawn(async move {
+        bootbox_rsyncd::hook::serve(listener, Arc::new(hooks), wait_stop(hook_stop)).await;
+        Ok(())
+    });
+    let rsync_stop = stop.clone();
+    let conf = run.join("rsyncd.conf");
+    tasks.spawn(async move {
+        bootbox_rsyncd::supervise(
+            &cfg,
+            std::path::Path::new("rsync"),
+            &conf,
+            wait_stop(rsync_stop),
+        )
+        .await
+        .context("rsync service failed")
+    });
+    Ok(())
 }
 
 /// The udpcast configuration from the command line (LINBO's defaults).

@@ -189,6 +189,38 @@ impl StagedUpload {
     }
 }
 
+impl Finished {
+    /// Takes over a complete file written by someone else (the rsync
+    /// daemon's upload folder): hashes it and moves it into `staging`
+    /// (same file system, so a rename). The file is gone from `path`
+    /// afterwards; dropping the result without promotion removes it.
+    pub(crate) fn adopt(staging: &Path, target: ImageFile, path: &Path) -> Result<Finished> {
+        let mut file = File::open(path).map_err(ImageError::io("cannot open upload", path))?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = std::io::Read::read(&mut file, &mut buf)
+                .map_err(ImageError::io("cannot read upload", path))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            size += n as u64;
+        }
+        drop(file);
+        let staged = staging.join(format!("{}.{}.part", target.name(), unique()));
+        std::fs::rename(path, &staged)
+            .map_err(ImageError::io("cannot move the upload to staging", path))?;
+        Ok(Finished {
+            target,
+            path: staged,
+            size,
+            sha256: hex(&hasher.finalize()),
+        })
+    }
+}
+
 impl Drop for StagedUpload {
     fn drop(&mut self) {
         if !self.done {

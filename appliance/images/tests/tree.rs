@@ -252,3 +252,38 @@ fn multicast_list_follows_the_images() {
         "a.qcow2 10.0.0.2:9000\na.qdiff 10.0.0.2:9002\nb.qcow2 10.0.0.2:9004\n"
     );
 }
+
+#[test]
+fn adopted_rsync_upload_and_client_companions() {
+    let (d, t) = tree();
+    upload(&t, "win11.qcow2", b"old", "202501011200", "first");
+    let incoming = d.path().join("incoming.qcow2");
+    fs::write(&incoming, b"from-rsync").expect("write");
+    let done = t.adopt("win11.qcow2", &incoming).expect("adopt");
+    assert!(!incoming.exists(), "moved into staging");
+    let p = t
+        .promote(done, "via rsync", None, "202503011200")
+        .expect("promote");
+    assert_eq!(p.sha256, hex(&Sha256::digest(b"from-rsync")));
+    assert_eq!(p.backup.as_deref(), Some("202501011200"));
+    assert_eq!(read(d.path(), "win11/win11.qcow2"), "from-rsync");
+
+    // The client's own .info replaces the generated one; a wrong one is refused.
+    let info = "[\"win11.qcow2\" Info File]\ntimestamp=\"202503011159\"\nimage=\"win11.qcow2\"\nimagesize=\"10\"\n";
+    t.set_companion("win11.qcow2", "info", info).expect("info");
+    assert!(read(d.path(), "win11/win11.qcow2.info").contains("202503011159"));
+    let other = info.replace("image=\"win11.qcow2\"", "image=\"other.qcow2\"");
+    assert!(t.set_companion("win11.qcow2", "info", &other).is_err());
+    assert!(t.set_companion("win11.qcow2", "info", "garbage").is_err());
+    assert!(read(d.path(), "win11/win11.qcow2.info").contains("202503011159"));
+    t.set_companion("win11.qcow2", "desc", "Notes\n")
+        .expect("desc");
+    assert_eq!(read(d.path(), "win11/win11.qcow2.desc"), "Notes\n");
+    assert!(t.set_companion("win11.qcow2", "torrent", "x").is_err());
+    assert!(t.set_companion("nothere.qcow2", "desc", "x").is_err());
+    // Bad names never reach the disk.
+    let evil = d.path().join("evil");
+    fs::write(&evil, b"x").expect("write");
+    assert!(t.adopt("../x.qcow2", &evil).is_err());
+    assert!(evil.exists());
+}

@@ -25,6 +25,7 @@ pub mod multicast;
 pub mod names;
 pub mod onboot;
 pub mod startconf;
+pub mod status;
 
 pub use error::{LineError, ParseErrors};
 pub use mac::MacAddr;

@@ -153,31 +153,7 @@ pub async fn exec(
     remote_command: &str,
     timeout: Duration,
 ) -> Result<Output> {
-    let mut cmd = tokio::process::Command::new(&cfg.program);
-    cmd.arg("-F")
-        .arg("none")
-        .arg("-p")
-        .arg(cfg.port.to_string())
-        .arg("-i")
-        .arg(&cfg.key)
-        .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no"])
-        .args(["-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR"])
-        .arg("-o")
-        .arg(format!("UserKnownHostsFile={}", cfg.known_hosts.display()))
-        .arg("-o")
-        .arg(format!(
-            "ConnectTimeout={}",
-            cfg.connect_timeout.as_secs().max(1)
-        ))
-        .arg("-l")
-        .arg(&cfg.user)
-        .arg(host)
-        .arg("--")
-        .arg(remote_command)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+    let mut cmd = ssh_command(cfg, host, remote_command);
     let mut child = cmd
         .spawn()
         .map_err(|e| RemoteError::io(format!("cannot run {}", cfg.program.display()), e))?;
@@ -204,6 +180,65 @@ pub async fn exec(
             timed_out: true,
         }),
     }
+}
+
+/// Copies the file `path` from `host` (LINBO's "pull-trigger": logs,
+/// image.status, hwinfo), at most `max_bytes`. `None` when the client has
+/// no such file or cannot be reached.
+pub async fn fetch(
+    cfg: &SshConfig,
+    host: &str,
+    path: &str,
+    max_bytes: u64,
+    timeout: Duration,
+) -> Result<Option<Vec<u8>>> {
+    let command = format!("cat {}", shell_quote(path));
+    let mut cmd = ssh_command(cfg, host, &command);
+    cmd.stderr(Stdio::null());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| RemoteError::io(format!("cannot run {}", cfg.program.display()), e))?;
+    let stdout = child.stdout.take();
+    let run = async {
+        let mut out = Vec::new();
+        if let Some(r) = stdout {
+            let _ = r.take(max_bytes).read_to_end(&mut out).await;
+        }
+        (out, child.wait().await)
+    };
+    match tokio::time::timeout(timeout, run).await {
+        Ok((out, Ok(status))) if status.success() => Ok(Some(out)),
+        Ok(_) | Err(_) => Ok(None),
+    }
+}
+
+fn ssh_command(cfg: &SshConfig, host: &str, remote_command: &str) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(&cfg.program);
+    cmd.arg("-F")
+        .arg("none")
+        .arg("-p")
+        .arg(cfg.port.to_string())
+        .arg("-i")
+        .arg(&cfg.key)
+        .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no"])
+        .args(["-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR"])
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", cfg.known_hosts.display()))
+        .arg("-o")
+        .arg(format!(
+            "ConnectTimeout={}",
+            cfg.connect_timeout.as_secs().max(1)
+        ))
+        .arg("-l")
+        .arg(&cfg.user)
+        .arg(host)
+        .arg("--")
+        .arg(remote_command)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
 }
 
 /// "Is it up?": a TCP connection to the SSH port within `timeout`.

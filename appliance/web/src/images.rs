@@ -132,11 +132,25 @@ fn after_change(
     action: &str,
     message: String,
 ) -> ApiResult<()> {
-    let result = match c.tree.scan_image(base) {
-        Some(img) => st.store.put_image(img, actor),
-        None => st.store.remove_image(base, actor),
-    };
-    result.map_err(ApiError::store)?;
+    catalogue_changed(&st.store, c, base, actor, action, message).map_err(ApiError::store)
+}
+
+/// What every change of the image tree is followed by, whoever made it
+/// (the API, LINBO's rsync upload): the catalogue entry of `base` is
+/// re-read from disk, multicast.list rewritten, the hooks (torrents) run
+/// and the action audited.
+pub fn catalogue_changed(
+    store: &bootbox_store::Store,
+    c: &ImagesCtx,
+    base: &str,
+    actor: &str,
+    action: &str,
+    message: String,
+) -> Result<(), bootbox_store::StoreError> {
+    match c.tree.scan_image(base) {
+        Some(img) => store.put_image(img, actor)?,
+        None => store.remove_image(base, actor)?,
+    }
     if let Some(ip) = c.server_ip {
         if let Err(e) = c.tree.write_multicast_list(ip, c.portbase) {
             tracing::warn!(error = %e, "cannot rewrite multicast.list");
@@ -145,7 +159,7 @@ fn after_change(
     if let Some(h) = &c.hooks {
         h.changed(base);
     }
-    let _ = st.store.audit(actor, action, message);
+    let _ = store.audit(actor, action, message);
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! and returns an `anyhow` error with a cause a school admin can act on.
 
 mod groups;
+pub mod hook;
 mod hosts;
 mod import;
 pub mod remote;
@@ -70,6 +71,8 @@ pub fn run(cli: Cli) -> Result<()> {
             let (_lock, store) = open(&dir)?;
             schedules::run(&store, cmd)
         }
+        // No lock: the service holding it is who the hook talks to.
+        Command::Hook { phase } => hook::run(&dir, &phase),
     }
 }
 

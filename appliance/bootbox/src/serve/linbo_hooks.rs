@@ -1,0 +1,484 @@
+//! The side effects of LINBO's rsync transfers (linbo-facts §2.5, §2.7),
+//! done in the service when rsync's hooks call (`bootbox hook …`):
+//!
+//! | request | when | what |
+//! |---|---|---|
+//! | `boot/grub/spool/<host>.<group>.grub.cfg` | pre-download | rendered from the group's start.conf; removed after |
+//! | `/tmp/*.log`, `/tmp/*.status`, `/tmp/*.gz` | pre-download | pulled from the client over SSH into `<data>/clientlogs/<host>_<name>`; status parsed into events |
+//! | `linbocmd/<host>.cmd` | post-download | consumed (deleted) once fetched |
+//! | `images/<base>/<base>.qcow2\|qdiff` | post-upload | becomes the current version through the image catalogue (backup, .info, torrent, multicast.list) |
+//! | `images/<base>/<img>.info\|.desc` | post-upload | replaces the generated companion |
+//! | `<host>.new` | post-upload | registration: the row is added to the registry |
+//!
+//! Clients are identified by their address: a fixed address in the
+//! registry, else the MAC last seen with it (DHCP, iPXE, the kernel's ARP
+//! table).
+
+use std::fs;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bootbox_boot::timeline::Recorder;
+use bootbox_linbo::startconf::StartConf;
+use bootbox_linbo::MacAddr;
+use bootbox_remote::ssh::SshConfig;
+use bootbox_rsyncd::{HookHandler, HookPhase, HookReply, HookRequest};
+use bootbox_store::{Host, Store};
+use bootbox_web::images::ImagesCtx;
+
+/// Largest file pulled from a client (logs grow; hwinfo is small).
+const MAX_PULL: u64 = 16 << 20;
+/// Time limit of one pull over SSH.
+const PULL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Everything the hooks touch.
+pub struct LinboHooks {
+    /// The registry.
+    pub store: Arc<Store>,
+    /// `<data>/linbo`.
+    pub linbo: PathBuf,
+    /// Module `linbo-upload`'s folder.
+    pub upload: PathBuf,
+    /// `<data>/clientlogs`.
+    pub logs: PathBuf,
+    /// The image catalogue.
+    pub images: ImagesCtx,
+    /// IP → MAC knowledge of the boot servers.
+    pub recorder: Recorder,
+    /// How to reach clients.
+    pub ssh: SshConfig,
+    /// The service's runtime (SSH pulls are async).
+    pub runtime: tokio::runtime::Handle,
+    /// Pre-hook requests for the post hooks.
+    pub requests: bootbox_rsyncd::RequestMemory,
+}
+
+impl HookHandler for LinboHooks {
+    fn handle(&self, req: HookRequest) -> HookReply {
+        let req = self.requests.complete(req);
+        let addr: Option<Ipv4Addr> = req.host_addr.parse().ok();
+        let mut messages = Vec::new();
+        for path in req.paths() {
+            if !safe_relative(&path) {
+                return HookReply::refuse(format!("refused: {path:?} leaves the LINBO tree"));
+            }
+            let result = match req.phase {
+                HookPhase::PreDownload => self.pre_download(&path, addr),
+                HookPhase::PostDownload => self.post_download(&path, addr, req.exit_status),
+                HookPhase::PreUpload => self.pre_upload(&path),
+                HookPhase::PostUpload => self.post_upload(&path, addr, req.exit_status),
+            };
+            match result {
+                Ok(m) if m.is_empty() => {}
+                Ok(m) => messages.push(m),
+                Err(e) => {
+                    tracing::warn!(path, client = %req.host_addr, phase = ?req.phase, "{e}");
+                    return HookReply::refuse(e);
+                }
+            }
+        }
+        HookReply::ok(messages.join("; "))
+    }
+}
+
+impl LinboHooks {
+    fn pre_download(&self, path: &str, addr: Option<Ipv4Addr>) -> Result<String, String> {
+        if let Some(name) = path.strip_prefix("boot/grub/spool/") {
+            return self.render_spool(name);
+        }
+        if let Some(name) = path.strip_prefix("tmp/") {
+            if is_pull_trigger(name) {
+                return Ok(self.pull(name, addr));
+            }
+        }
+        Ok(String::new())
+    }
+
+    fn post_download(
+        &self,
+        path: &str,
+        addr: Option<Ipv4Addr>,
+        status: Option<i32>,
+    ) -> Result<String, String> {
+        if let Some(name) = path.strip_prefix("boot/grub/spool/") {
+            if name.ends_with(".grub.cfg") && !name.contains('/') {
+                let _ = fs::remove_file(self.linbo.join(path));
+            }
+            return Ok(String::new());
+        }
+        let is_cmd = path
+            .strip_prefix("linbocmd/")
+            .is_some_and(|n| !n.contains('/') && n.ends_with(".cmd"));
+        if is_cmd && status == Some(0) {
+            let who = addr.map_or_else(|| "a client".to_string(), |a| a.to_string());
+            match fs::remove_file(self.linbo.join(path)) {
+                Ok(()) => {
+                    let _ = self.store.record(
+                        "remote.onboot.fetched",
+                        format!("on-boot file {path} fetched by {who} (rsync) and removed"),
+                    );
+                    if let Some(ip) = addr {
+                        self.recorder.record_ip(
+                            ip,
+                            "rsync",
+                            "onboot",
+                            format!("{path} fetched (removed)"),
+                        );
+                    }
+                    return Ok(format!("{path} consumed"));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(format!("cannot remove {path}: {e}")),
+            }
+        }
+        Ok(String::new())
+    }
+
+    /// `<host>.<group>.grub.cfg`: the client's local cache config.
+    fn render_spool(&self, name: &str) -> Result<String, String> {
+        let Some(stem) = name.strip_suffix(".grub.cfg") else {
+            return Ok(String::new());
+        };
+        let Some((host, group)) = stem.split_once('.') else {
+            return Ok(String::new());
+        };
+        if !plain_name(host) || !plain_name(group) {
+            return Err(format!("refused: bad spool name {name:?}"));
+        }
+        let text = self
+            .store
+            .group(group)
+            .map_err(|e| format!("registry: {e}"))?
+            .and_then(|g| g.start_conf)
+            .and_then(|t| StartConf::parse(&t).ok())
+            .map(|p| bootbox_boot::grub::local_cache_cfg(group, &p.conf));
+        let Some(text) = text else {
+            return Ok(String::new());
+        };
+        let dir = self.linbo.join("boot/grub/spool");
+        fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        write_file(&dir.join(name), text.as_bytes())?;
+        Ok(format!("spool {name} rendered"))
+    }
+
+    /// The client asked for its own `/tmp/<name>`: fetch it over SSH.
+    fn pull(&self, name: &str, addr: Option<Ipv4Addr>) -> String {
+        let Some(ip) = addr else {
+            return String::new();
+        };
+        let Some(host) = self.identify(ip) else {
+            tracing::info!(%ip, file = name, "pull-trigger from an unregistered client ignored");
+            return String::new();
+        };
+        let fetched = self.runtime.block_on(bootbox_remote::ssh::fetch(
+            &self.ssh,
+            &ip.to_string(),
+            &format!("/tmp/{name}"),
+            MAX_PULL,
+            PULL_TIMEOUT,
+        ));
+        let bytes = match fetched {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                tracing::info!(host = %host.hostname, file = name, "client has no such file or is not reachable over SSH");
+                return String::new();
+            }
+            Err(e) => {
+                tracing::warn!(host = %host.hostname, error = %e, "cannot pull from client");
+                return String::new();
+            }
+        };
+        if let Err(e) = self.store_pulled(&host, name, &bytes) {
+            tracing::warn!(host = %host.hostname, file = name, "{e}");
+            return String::new();
+        }
+        format!("{name} pulled from {}", host.hostname)
+    }
+
+    fn store_pulled(&self, host: &Host, name: &str, bytes: &[u8]) -> Result<(), String> {
+        fs::create_dir_all(&self.logs)
+            .map_err(|e| format!("cannot create {}: {e}", self.logs.display()))?;
+        let target = self.logs.join(format!("{}_{name}", host.hostname));
+        if name.ends_with(".log") {
+            // Logs are appended, as LINBO's server does.
+            use std::io::Write as _;
+            let mut f = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&target)
+                .map_err(|e| format!("cannot open {}: {e}", target.display()))?;
+            f.write_all(bytes)
+                .map_err(|e| format!("cannot append to {}: {e}", target.display()))?;
+            let text = String::from_utf8_lossy(bytes);
+            if let Some(last) = bootbox_linbo::status::log_failures(&text).last() {
+                let _ = self.store.record(
+                    "client.failure",
+                    format!("{} reports a failure: {last}", host.hostname),
+                );
+            }
+        } else {
+            write_file(&target, bytes)?;
+        }
+        if name.ends_with(".status") {
+            let text = String::from_utf8_lossy(bytes);
+            match bootbox_linbo::status::parse_image_status(&text) {
+                Ok(s) => {
+                    let verb = match s.event {
+                        bootbox_linbo::status::ImageEvent::Applied => "restored",
+                        bootbox_linbo::status::ImageEvent::Created => "created",
+                    };
+                    let _ = self.store.record(
+                        "client.image",
+                        format!(
+                            "{} {verb} {} (version {}) at {}",
+                            host.hostname,
+                            s.image,
+                            s.image_timestamp.as_deref().unwrap_or("?"),
+                            s.when
+                        ),
+                    );
+                }
+                Err(e) => {
+                    let _ = self.store.record(
+                        "client.failure",
+                        format!("{} sent an unreadable image.status: {e}", host.hostname),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the name and creates the folder the upload goes to (the
+    /// rsync client does not create parents).
+    fn pre_upload(&self, path: &str) -> Result<String, String> {
+        check_upload_name(path)?;
+        if let Some((dir, _)) = path.rsplit_once('/') {
+            let dir = self.upload.join(dir);
+            fs::create_dir_all(&dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        Ok(String::new())
+    }
+
+    fn post_upload(
+        &self,
+        path: &str,
+        addr: Option<Ipv4Addr>,
+        status: Option<i32>,
+    ) -> Result<String, String> {
+        let staged = self.upload.join(path);
+        if status != Some(0) {
+            // A failed or aborted upload leaves nothing behind.
+            let _ = fs::remove_file(&staged);
+            return Ok(String::new());
+        }
+        check_upload_name(path)?;
+        let who = addr.map_or_else(|| "?".to_string(), |a| a.to_string());
+        let actor = format!("rsync:{who}");
+        let result = if let Some(row_file) = path.strip_suffix(".new") {
+            self.register(row_file, &staged, &actor)
+        } else {
+            self.upload_image_file(path, &staged, &actor)
+        };
+        let _ = fs::remove_file(&staged);
+        result
+    }
+
+    /// `images/<base>/<file>`: image or companion.
+    fn upload_image_file(&self, path: &str, staged: &Path, actor: &str) -> Result<String, String> {
+        let file = path.rsplit('/').next().unwrap_or(path);
+        let base = path
+            .strip_prefix("images/")
+            .and_then(|r| r.split_once('/'))
+            .map(|(b, _)| b.to_string())
+            .unwrap_or_default();
+        let tree = &self.images.tree;
+        if file.ends_with(".qcow2") || file.ends_with(".qdiff") {
+            let done = tree.adopt(file, staged).map_err(|e| e.to_string())?;
+            let promoted = tree
+                .promote(done, &format!("uploaded by {actor}"), None, &now_stamp())
+                .map_err(|e| e.to_string())?;
+            let message = format!(
+                "image {file} uploaded by LINBO client {actor} ({} bytes, sha256 {}){}",
+                promoted.size,
+                promoted.sha256,
+                promoted
+                    .backup
+                    .as_deref()
+                    .map(|b| format!(", previous version kept in backups/{b}"))
+                    .unwrap_or_default()
+            );
+            bootbox_web::images::catalogue_changed(
+                &self.store,
+                &self.images,
+                &base,
+                actor,
+                "image.upload",
+                message.clone(),
+            )
+            .map_err(|e| e.to_string())?;
+            return Ok(message);
+        }
+        let (image, kind) = file.rsplit_once('.').unwrap_or((file, ""));
+        match kind {
+            "info" | "desc" => {
+                let text = fs::read_to_string(staged)
+                    .map_err(|e| format!("cannot read uploaded {file}: {e}"))?;
+                tree.set_companion(image, kind, &text)
+                    .map_err(|e| e.to_string())?;
+                Ok(format!("{file} taken over"))
+            }
+            // The box generates its own torrent and hash for what it seeds.
+            "torrent" | "hash" => Ok(format!("{file} ignored (the box makes its own)")),
+            _ => Err(format!("refused: {file} is not an image file or companion")),
+        }
+    }
+
+    /// `<host>.new`: a client registering itself with one devices.csv row.
+    fn register(&self, name: &str, staged: &Path, actor: &str) -> Result<String, String> {
+        let text =
+            fs::read_to_string(staged).map_err(|e| format!("cannot read {name}.new: {e}"))?;
+        let parsed = bootbox_linbo::devices::parse(&text)
+            .map_err(|e| format!("registration {name}.new is not a devices.csv row: {e}"))?;
+        let Some(host) = parsed.records.into_iter().next() else {
+            return Err(format!("registration {name}.new is empty"));
+        };
+        if host.hostname != name.to_ascii_lowercase() {
+            return Err(format!(
+                "registration {name}.new names host {} instead",
+                host.hostname
+            ));
+        }
+        let hostname = host.hostname.clone();
+        match self.store.add_host(host, actor) {
+            Ok(()) => {
+                let _ = self.store.record(
+                    "client.registered",
+                    format!("{hostname} registered itself by LINBO"),
+                );
+                Ok(format!("{hostname} registered"))
+            }
+            Err(e) => Err(format!("registration of {hostname} refused: {e}")),
+        }
+    }
+
+    /// The registered host at `ip`.
+    fn identify(&self, ip: Ipv4Addr) -> Option<Host> {
+        let hosts = self.store.hosts().ok()?;
+        if let Some(h) = hosts.iter().find(|h| h.ip.addr() == Some(ip)) {
+            return Some(h.clone());
+        }
+        let mac = self.recorder.mac_of(ip).or_else(|| arp_lookup(ip))?;
+        hosts.into_iter().find(|h| h.mac == mac)
+    }
+}
+
+/// Files clients may upload: images with their companions under
+/// `images/<base>/`, and `<host>.new` registrations at the top.
+fn check_upload_name(path: &str) -> Result<(), String> {
+    let refuse = || Err(format!("refused: uploads of {path:?} are not accepted"));
+    if let Some(rest) = path.strip_prefix("images/") {
+        let Some((base, file)) = rest.split_once('/') else {
+            return refuse();
+        };
+        let image = file
+            .strip_suffix(".info")
+            .or_else(|| file.strip_suffix(".desc"))
+            .or_else(|| file.strip_suffix(".torrent"))
+            .or_else(|| file.strip_suffix(".hash"))
+            .unwrap_or(file);
+        let ok = plain_name(base)
+            && (image == format!("{base}.qcow2") || image == format!("{base}.qdiff"));
+        return if ok { Ok(()) } else { refuse() };
+    }
+    match path.strip_suffix(".new") {
+        Some(host) if plain_name(host) => Ok(()),
+        _ => refuse(),
+    }
+}
+
+/// LINBO's pull-trigger names (`/tmp/linbo.log`, `image.status`, `hwinfo.gz`).
+fn is_pull_trigger(name: &str) -> bool {
+    plain_name(name)
+        && (name.ends_with(".log") || name.ends_with(".status") || name.ends_with(".gz"))
+}
+
+fn plain_name(s: &str) -> bool {
+    !s.is_empty()
+        && s != "."
+        && s != ".."
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+/// No absolute paths, no `..`, no empty segments beyond leading slashes
+/// (already stripped).
+fn safe_relative(path: &str) -> bool {
+    !path.is_empty() && path.split('/').all(|seg| !seg.is_empty() && seg != "..")
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let tmp = path.with_extension("tmp-hook");
+    fs::write(&tmp, bytes)
+        .and_then(|()| fs::rename(&tmp, path))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// `YYYYMMDDHHMM` of now (UTC), LINBO's timestamp shape.
+fn now_stamp() -> String {
+    let z = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC);
+    z.strftime("%Y%m%d%H%M").to_string()
+}
+
+/// The MAC of `ip` in the kernel's neighbour table (the client just
+/// connected, so it is there).
+fn arp_lookup(ip: Ipv4Addr) -> Option<MacAddr> {
+    let table = fs::read_to_string("/proc/net/arp").ok()?;
+    let wanted = ip.to_string();
+    table.lines().skip(1).find_map(|l| {
+        let cols: Vec<&str> = l.split_whitespace().collect();
+        (cols.first() == Some(&wanted.as_str()))
+            .then(|| cols.get(3).and_then(|m| m.parse().ok()))
+            .flatten()
+            .filter(|m: &MacAddr| m.to_string() != "00:00:00:00:00:00")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_names() {
+        assert!(check_upload_name("images/win11/win11.qcow2").is_ok());
+        assert!(check_upload_name("images/win11/win11.qdiff.info").is_ok());
+        assert!(check_upload_name("images/win11/win11.qcow2.torrent").is_ok());
+        assert!(check_upload_name("pc01.new").is_ok());
+        assert!(check_upload_name("images/win11/other.qcow2").is_err());
+        assert!(check_upload_name("images/win11/win11.qcow2.postsync").is_err());
+        assert!(check_upload_name("start.conf.g1").is_err());
+        assert!(check_upload_name("linbocmd/pc01.cmd").is_err());
+        assert!(check_upload_name("images/../x/x.qcow2").is_err());
+        assert!(check_upload_name("../etc.new").is_err());
+    }
+
+    #[test]
+    fn traversal_is_caught_before_anything() {
+        assert!(safe_relative("tmp/linbo.log"));
+        assert!(!safe_relative("images/../../etc/passwd"));
+        assert!(!safe_relative(""));
+        assert!(!safe_relative("a//b"));
+    }
+
+    #[test]
+    fn pull_triggers() {
+        assert!(is_pull_trigger("linbo.log"));
+        assert!(is_pull_trigger("image.status"));
+        assert!(is_pull_trigger("hwinfo.gz"));
+        assert!(!is_pull_trigger("start.conf"));
+        assert!(!is_pull_trigger("x/../y.log"));
+    }
+}
