@@ -62,6 +62,35 @@ const T = {
   boot_files_missing:"Boot-Dateien fehlen: PCs können LINBO noch nicht starten.",
  }
 };
+// Texts of the network check, HTTPS, linuxmuster import and transfers.
+Object.assign(T.en, {w_net:"Network check",net_hint:"Bootbox sends one DHCP request like a network-booting PC on {iface} and listens for {n} seconds for answers. Nothing is changed.",
+  net_run:"Check the network",net_busy:"Listening for DHCP and PXE servers…",net_need_iface:"Choose a network interface in the previous step first.",
+  net_server:"Server",net_offered:"Offered address",net_pxe:"Boot information",net_file:"Boot file",net_yes:"yes",net_no:"no",
+  f_dhcp_found_proxy_ok:"A DHCP server {server} hands out addresses (it offered {ip}) – proxy mode is right.",
+  f_dhcp_found_full_conflict:"A DHCP server {server} already hands out addresses here (it offered {ip}) – full DHCP mode would clash with it. Choose proxy mode, or use full DHCP only on an isolated network.",
+  f_dhcp_found_off:"A DHCP server {server} hands out addresses – with DHCP off, PCs only find Bootbox if that server points them to it.",
+  f_rival_pxe:"Another PXE server {server} answers (boot file {file}) – PCs may boot from it instead of Bootbox. Switch its network-boot answers off for these PCs.",
+  f_none_proxy:"No DHCP server found – proxy mode needs one. Use full DHCP mode only on an isolated network.",
+  f_none_full_ok:"No DHCP server found – full DHCP mode can hand out addresses here (isolated networks only).",
+  f_none_off:"No DHCP server found – with DHCP off, PCs cannot find Bootbox.",f_this_box:"Bootbox itself answered ({server}).",
+  tls:"HTTPS certificate",tls_fp:"SHA-256 fingerprint",tls_source:"Origin",tls_generated:"made by this box (self-signed)",tls_uploaded:"uploaded",tls_port:"HTTPS port",
+  tls_off:"HTTPS is off: start Bootbox with --https ADDR to serve the UI over HTTPS.",tls_hint:"Replace it by your own certificate: paste (or choose) the certificate chain and its private key in PEM format. The key must belong to the certificate; otherwise nothing changes.",
+  tls_cert:"Certificate chain (PEM)",tls_key:"Private key (PEM)",tls_cert_file:"Certificate file",tls_key_file:"Key file",tls_upload:"Replace certificate",tls_replaced:"The new certificate is in use.",
+ });
+Object.assign(T.de, {w_net:"Netzwerk-Prüfung",net_hint:"Bootbox sendet auf {iface} eine DHCP-Anfrage wie ein PC beim Netzwerk-Boot und wartet {n} Sekunden auf Antworten. Es wird nichts verändert.",
+  net_run:"Netzwerk prüfen",net_busy:"Suche nach DHCP- und PXE-Servern…",net_need_iface:"Bitte zuerst im vorigen Schritt eine Netzwerkschnittstelle wählen.",
+  net_server:"Server",net_offered:"Angebotene Adresse",net_pxe:"Boot-Informationen",net_file:"Boot-Datei",net_yes:"ja",net_no:"nein",
+  f_dhcp_found_proxy_ok:"Ein DHCP-Server {server} vergibt Adressen (angeboten: {ip}) – der Proxy-Modus ist richtig.",
+  f_dhcp_found_full_conflict:"Ein DHCP-Server {server} vergibt hier schon Adressen (angeboten: {ip}) – ein voller DHCP-Server würde mit ihm kollidieren. Wählen Sie den Proxy-Modus oder nutzen Sie vollen DHCP nur in einem abgetrennten Netz.",
+  f_dhcp_found_off:"Ein DHCP-Server {server} vergibt Adressen – mit DHCP aus finden PCs Bootbox nur, wenn dieser Server auf Bootbox verweist.",
+  f_rival_pxe:"Ein anderer PXE-Server {server} antwortet (Boot-Datei {file}) – PCs starten womöglich von ihm statt von Bootbox. Schalten Sie seine Netzwerk-Boot-Antworten für diese PCs ab.",
+  f_none_proxy:"Kein DHCP-Server gefunden – der Proxy-Modus braucht einen. Vollen DHCP nur in einem abgetrennten Netz verwenden.",
+  f_none_full_ok:"Kein DHCP-Server gefunden – Bootbox kann hier selbst Adressen vergeben (nur in abgetrennten Netzen).",
+  f_none_off:"Kein DHCP-Server gefunden – mit DHCP aus finden PCs Bootbox nicht.",f_this_box:"Bootbox selbst hat geantwortet ({server}).",
+  tls:"HTTPS-Zertifikat",tls_fp:"SHA-256-Fingerabdruck",tls_source:"Herkunft",tls_generated:"von dieser Box erzeugt (selbstsigniert)",tls_uploaded:"hochgeladen",tls_port:"HTTPS-Port",
+  tls_off:"HTTPS ist aus: Bootbox mit --https ADRESSE starten, um die Oberfläche über HTTPS anzubieten.",tls_hint:"Durch ein eigenes Zertifikat ersetzen: Zertifikatskette und privaten Schlüssel im PEM-Format einfügen (oder Datei wählen). Der Schlüssel muss zum Zertifikat passen, sonst bleibt alles wie es ist.",
+  tls_cert:"Zertifikatskette (PEM)",tls_key:"Privater Schlüssel (PEM)",tls_cert_file:"Zertifikatsdatei",tls_key_file:"Schlüsseldatei",tls_upload:"Zertifikat ersetzen",tls_replaced:"Das neue Zertifikat ist in Gebrauch.",
+ });
 const t = k => (T[LANG][k] || T.en[k] || k);
 const main = document.getElementById("main");
 let uid = 0;
@@ -176,7 +205,7 @@ async function pageSetup() {
   const st = await api("GET", "/api/v1/setup");
   const rerun = st.admin_exists;
   const s = st.settings || {};
-  const steps = (rerun ? [] : ["w_admin"]).concat(["w_school", "w_files", "w_csv", "w_enrol"]);
+  const steps = (rerun ? [] : ["w_admin"]).concat(["w_school", "w_net", "w_files", "w_csv", "w_enrol"]);
   let cur = 0;
   const out = h("div", {});
   const list = h("ol", { class: "steps", "aria-label": t("wizard") });
@@ -198,6 +227,7 @@ async function pageSetup() {
     dh.append(h("div", {}, r, h("label", { for: id }, t("dhcp_" + m))));
   }
   panes.w_school = [ws, wi, wip, dh, h("p", { class: "hint" }, t("net_restart"))];
+  panes.w_net = preflightPane(() => ({ interface: iface.value, server_ip: ip.value, dhcp_mode: (radios.find(r => r.checked) || radios[0]).value }));
   const bf = st.boot_files || {};
   const bootInputs = {};
   panes.w_files = [h("p", {}, t("files_hint")), h("ul", {}, ["linbo64", "linbofs64"].map(f => h("li", {}, f + ": ", h("span", { class: bf[f] ? "ok" : "err" }, bf[f] ? t("present") : t("missing"))))),
@@ -214,7 +244,7 @@ async function pageSetup() {
   const form = h("form", { class: "card", novalidate: true }, h("h1", {}, t("wizard")), list, body, out, back, next);
   function show() {
     list.replaceChildren(...steps.map((k, i) => h("li", { "aria-current": i === cur ? "step" : null }, (i + 1) + ". " + t(k))));
-    body.replaceChildren(h("h2", {}, t(steps[cur])), ...panes[steps[cur]].flat());
+    body.replaceChildren(h("h2", {}, t(steps[cur])), ...(typeof panes[steps[cur]] === "function" ? panes[steps[cur]]() : panes[steps[cur]]).flat());
     back.disabled = cur === 0;
     next.textContent = cur === steps.length - 1 ? t("finish") : t("next");
     msg(out, "");
@@ -249,6 +279,56 @@ async function pageSetup() {
     location.href = "/dashboard";
   }));
   main.append(form); show();
+}
+
+// Wizard step "network check": runs the DHCP pre-flight on the chosen
+// interface and words each finding for the chosen DHCP mode.
+function preflightPane(choice) {
+  const res = h("div", { id: "preflight-result", role: "status", "aria-live": "polite" });
+  const btn = h("button", { type: "button", id: "preflight" }, t("net_run"));
+  const out = h("div", {});
+  btn.addEventListener("click", action(btn, out, async () => {
+    const c = choice();
+    msg(out, "");
+    res.replaceChildren(h("p", {}, t("net_busy")), h("progress", { "aria-label": t("net_busy") }));
+    try {
+      const r = await api("POST", "/api/v1/setup/preflight", c);
+      const fill = (k, f) => t("f_" + k).replace("{server}", f.server || "?").replace("{ip}", f.offered_ip || "–").replace("{file}", f.boot_file || "–");
+      res.replaceChildren(h("ul", { class: "findings" }, r.findings.map(f => h("li", { class: "msg " + (f.level === "ok" ? "ok" : "err"), "data-code": f.code }, fill(f.code, f)))),
+        r.responders.length ? table([t("net_server"), t("net_offered"), t("net_pxe"), t("net_file")], r.responders.map(x => h("tr", {}, h("td", {}, x.server_id), h("td", {}, x.offered_ip || "–"), h("td", {}, x.offers_pxe ? t("net_yes") : t("net_no")), h("td", { class: "mono" }, x.boot_file || "–")))) : "");
+    } catch (e) { res.replaceChildren(); throw e; }
+  }));
+  return () => {
+    const c = choice();
+    if (!c.interface) return [h("p", { class: "msg err", role: "alert" }, t("net_need_iface"))];
+    return [h("p", { class: "hint" }, t("net_hint").replace("{iface}", c.interface).replace("{n}", "6")), btn, out, res];
+  };
+}
+
+// Settings card: the HTTPS certificate, its fingerprint and the upload form.
+async function tlsCard() {
+  const d = await api("GET", "/api/v1/settings/tls");
+  const info = h("div", {}), out = h("div", {});
+  function show(x) {
+    info.replaceChildren(x.enabled ? h("dl", {}, h("dt", {}, t("tls_fp")), h("dd", { class: "mono", id: "tls-fp" }, x.certificate.fingerprint_sha256),
+      h("dt", {}, t("tls_source")), h("dd", {}, t("tls_" + x.certificate.source)), h("dt", {}, t("tls_port")), h("dd", {}, String(x.port))) : h("p", {}, t("tls_off")));
+  }
+  show(d);
+  const form = h("form", { class: "card", id: "tls-form" }, h("h2", {}, t("tls")), info);
+  if (!d.enabled) return form;
+  const [wc, cert] = field(t("tls_cert"), { rows: "5", id: "tls-cert", spellcheck: "false" }, "textarea");
+  const [wk, key] = field(t("tls_key"), { rows: "5", id: "tls-key", spellcheck: "false", autocomplete: "off" }, "textarea");
+  const [wcf, cf] = field(t("tls_cert_file"), { type: "file", id: "tls-cert-file", accept: ".pem,.crt,.cer" });
+  const [wkf, kf] = field(t("tls_key_file"), { type: "file", id: "tls-key-file", accept: ".pem,.key" });
+  cf.addEventListener("change", async () => { if (cf.files[0]) cert.value = await cf.files[0].text(); });
+  kf.addEventListener("change", async () => { if (kf.files[0]) key.value = await kf.files[0].text(); });
+  const b = h("button", { type: "submit", id: "tls-upload" }, t("tls_upload"));
+  form.append(h("p", { class: "hint" }, t("tls_hint")), wcf, wc, wkf, wk, b, out);
+  form.addEventListener("submit", action(b, out, async () => {
+    const r = await api("PUT", "/api/v1/settings/tls", { cert_pem: cert.value, key_pem: key.value });
+    show(r); key.value = ""; msg(out, t("tls_replaced"), true);
+  }));
+  return form;
 }
 
 // PUT with a real upload progress bar; resolves with the JSON answer.
@@ -608,6 +688,7 @@ async function pageSettings() {
   }
   main.append(h("h1", {}, t("settings")), f1, f2, f3);
   await loadTokens();
+  main.append(await tlsCard());
 }
 
 const pages = { login: pageLogin, setup: pageSetup, dashboard: pageDashboard, hosts: pageHosts, import: pageImport, rooms: pageRooms, groups: pageGroups, images: pageImages, events: pageEvents, settings: pageSettings };

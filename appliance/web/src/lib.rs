@@ -12,7 +12,9 @@ pub mod boot;
 pub mod error;
 pub mod images;
 mod metrics;
+pub mod setup;
 mod timeline;
+pub mod tls;
 pub mod ui;
 
 use std::sync::Arc;
@@ -41,6 +43,8 @@ pub struct AppState {
     pub images: Option<images::ImagesCtx>,
     /// Sessions and sign-in throttling of the web UI.
     pub auth: Arc<auth::Auth>,
+    /// HTTPS certificate and port, when the UI is served over HTTPS.
+    pub tls: Option<tls::TlsCtx>,
 }
 
 impl AppState {
@@ -52,6 +56,7 @@ impl AppState {
             started: Instant::now(),
             images: None,
             auth: Arc::new(auth::Auth::default()),
+            tls: None,
         }
     }
 }
@@ -64,6 +69,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/hosts/{mac}/timeline", get(timeline::host_timeline))
         .merge(images::routes())
         .merge(api::routes())
+        .merge(tls::routes())
+        .merge(setup::routes())
         .merge(ui::routes())
         .layer(axum::middleware::from_fn(auth::peer_header))
         .with_state(state)
