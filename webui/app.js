@@ -75,6 +75,9 @@ Object.assign(T.en, {w_net:"Network check",net_hint:"Bootbox sends one DHCP requ
   f_none_off:"No DHCP server found – with DHCP off, PCs cannot find Bootbox.",f_this_box:"Bootbox itself answered ({server}).",
   tls:"HTTPS certificate",tls_fp:"SHA-256 fingerprint",tls_source:"Origin",tls_generated:"made by this box (self-signed)",tls_uploaded:"uploaded",tls_port:"HTTPS port",
   tls_off:"HTTPS is off: start Bootbox with --https ADDR to serve the UI over HTTPS.",tls_hint:"Replace it by your own certificate: paste (or choose) the certificate chain and its private key in PEM format. The key must belong to the certificate; otherwise nothing changes.",
+  lm_title:"linuxmuster export",lm_hint:"Upload a .tar.gz made on the linuxmuster server, e.g. tar czf export.tar.gz /etc/linuxmuster/sophomorix/default-school/devices.csv /srv/linbo/start.conf.* – Bootbox takes devices.csv and the start.conf.<group> files from it. (Images are copied on the box with: bootbox import linuxmuster <folder>.)",
+  lm_file:"linuxmuster export (.tar.gz)",lm_choose:"Choose the export file first.",lm_found:"Found in the archive",lm_skipped:"Files left out",lm_change:"Change",lm_add:"new",lm_upd:"changed",lm_del:"removed",
+  lm_continue:"Continue to the dashboard",lm_or:"Or: import a linuxmuster export",lm_wizard:"The export is checked first (dry run); you confirm the import.",
   tls_cert:"Certificate chain (PEM)",tls_key:"Private key (PEM)",tls_cert_file:"Certificate file",tls_key_file:"Key file",tls_upload:"Replace certificate",tls_replaced:"The new certificate is in use.",
  });
 Object.assign(T.de, {w_net:"Netzwerk-Prüfung",net_hint:"Bootbox sendet auf {iface} eine DHCP-Anfrage wie ein PC beim Netzwerk-Boot und wartet {n} Sekunden auf Antworten. Es wird nichts verändert.",
@@ -89,6 +92,9 @@ Object.assign(T.de, {w_net:"Netzwerk-Prüfung",net_hint:"Bootbox sendet auf {ifa
   f_none_off:"Kein DHCP-Server gefunden – mit DHCP aus finden PCs Bootbox nicht.",f_this_box:"Bootbox selbst hat geantwortet ({server}).",
   tls:"HTTPS-Zertifikat",tls_fp:"SHA-256-Fingerabdruck",tls_source:"Herkunft",tls_generated:"von dieser Box erzeugt (selbstsigniert)",tls_uploaded:"hochgeladen",tls_port:"HTTPS-Port",
   tls_off:"HTTPS ist aus: Bootbox mit --https ADRESSE starten, um die Oberfläche über HTTPS anzubieten.",tls_hint:"Durch ein eigenes Zertifikat ersetzen: Zertifikatskette und privaten Schlüssel im PEM-Format einfügen (oder Datei wählen). Der Schlüssel muss zum Zertifikat passen, sonst bleibt alles wie es ist.",
+  lm_title:"linuxmuster-Export",lm_hint:"Eine .tar.gz vom linuxmuster-Server hochladen, z. B. erstellt mit tar czf export.tar.gz /etc/linuxmuster/sophomorix/default-school/devices.csv /srv/linbo/start.conf.* – Bootbox übernimmt daraus die devices.csv und die start.conf.<gruppe>-Dateien. (Images werden auf der Box kopiert mit: bootbox import linuxmuster <ordner>.)",
+  lm_file:"linuxmuster-Export (.tar.gz)",lm_choose:"Bitte zuerst die Export-Datei wählen.",lm_found:"Im Archiv gefunden",lm_skipped:"Nicht übernommene Dateien",lm_change:"Änderung",lm_add:"neu",lm_upd:"geändert",lm_del:"entfernt",
+  lm_continue:"Weiter zur Übersicht",lm_or:"Oder: einen linuxmuster-Export importieren",lm_wizard:"Der Export wird zuerst geprüft (Probelauf); Sie bestätigen den Import.",
   tls_cert:"Zertifikatskette (PEM)",tls_key:"Privater Schlüssel (PEM)",tls_cert_file:"Zertifikatsdatei",tls_key_file:"Schlüsseldatei",tls_upload:"Zertifikat ersetzen",tls_replaced:"Das neue Zertifikat ist in Gebrauch.",
  });
 const t = k => (T[LANG][k] || T.en[k] || k);
@@ -234,7 +240,8 @@ async function pageSetup() {
     h("p", { class: "hint" }, t("files_upload")),
     ["linbo64", "linbofs64"].map(f => { const [w, i] = field(f + " (" + t("optional") + ")", { type: "file", id: "bf-" + f }); bootInputs[f] = i; return w; })];
   const [wc, csv] = field(t("csv_text"), { rows: "8", name: "csv", spellcheck: "false" }, "textarea");
-  panes.w_csv = [h("p", { class: "hint" }, t("csv_hint")), wc];
+  const [wlm, lmFile] = field(t("lm_file"), { type: "file", id: "lm-file", accept: ".tar.gz,.tgz,application/gzip" });
+  panes.w_csv = [h("p", { class: "hint" }, t("csv_hint")), wc, h("h3", {}, t("lm_or")), h("p", { class: "hint" }, t("lm_hint")), wlm, h("p", { class: "hint" }, t("lm_wizard"))];
   const [weu, eu] = field(t("enrol_url"), { type: "url", name: "enrol_url", placeholder: "https://", value: st.enrolment_url || "" });
   const [wet, et] = field(t("enrol_token"), { name: "enrol_token", autocomplete: "off" });
   panes.w_enrol = [h("p", { class: "hint" }, t("enrol_hint")), weu, wet];
@@ -275,6 +282,17 @@ async function pageSetup() {
     if (csv.value.trim()) {
       try { await api("POST", "/api/v1/import/devices", { csv: csv.value, strategy: "update", dry_run: false }); }
       catch (e) { sessionStorage.setItem("bbx-import", csv.value); location.href = "/import"; return; }
+    }
+    if (lmFile.files[0]) {
+      // Signed in now: preview the linuxmuster export, the admin confirms.
+      const done = h("button", { type: "button", id: "lm-done" }, t("lm_continue"));
+      done.addEventListener("click", () => { location.href = "/dashboard"; });
+      const box = lmBox(lmFile);
+      back.hidden = true; next.hidden = true;
+      body.replaceChildren(h("h2", {}, t("lm_title")), ...box.el, h("p", {}, done));
+      out.replaceChildren();
+      await box.run(true);
+      return;
     }
     location.href = "/dashboard";
   }));
@@ -462,6 +480,49 @@ function pageImport() {
   }
   dry.addEventListener("click", () => run(true, dry));
   go.addEventListener("click", () => run(false, go));
+  const [wlm, lmFile] = field(t("lm_file"), { type: "file", id: "lm-file", accept: ".tar.gz,.tgz,application/gzip" });
+  main.append(h("section", { class: "card", "aria-labelledby": "lm-h" }, h("h2", { id: "lm-h" }, t("lm_title")), h("p", { class: "hint" }, t("lm_hint")), wlm, ...lmBox(lmFile).el));
+}
+
+// POST of a raw file (no progress bar needed for small files).
+async function apiRaw(method, path, blob, type) {
+  const r = await fetch(path, { method, credentials: "same-origin", body: blob, headers: { "Accept": "application/json", "X-CSRF-Token": CSRF(), "Content-Type": type || "application/octet-stream" } });
+  let body = null; const text = await r.text();
+  if (text) { try { body = JSON.parse(text); } catch (e) { body = null; } }
+  if (!r.ok) throw new ApiErr(r.status, body);
+  return body;
+}
+
+// linuxmuster export import: strategy, dry run preview, then commit.
+function lmBox(fileInput) {
+  const [ws, strat] = select(t("strategy"), [["update", t("s_update")], ["add-only", t("s_add")], ["replace", t("s_replace")]], "update", { id: "lm-strategy" });
+  const dry = h("button", { type: "button", id: "lm-dry" }, t("dry"));
+  const go = h("button", { type: "button", id: "lm-commit", hidden: true }, t("do_import"));
+  const out = h("div", { id: "lm-result" });
+  async function run(isDry) {
+    const btn = isDry ? dry : go, f = fileInput.files[0];
+    if (!f) { msg(out, t("lm_choose")); return; }
+    btn.disabled = true; out.replaceChildren(h("progress", { "aria-label": t("loading") }));
+    try {
+      const r = await apiRaw("POST", "/api/v1/import/linuxmuster?dry_run=" + isDry + "&strategy=" + encodeURIComponent(strat.value), f, "application/gzip");
+      const rows = [["lm_add", r.added], ["lm_upd", r.updated], ["lm_del", r.removed]].flatMap(([k, list]) => (list || []).map(x => h("tr", {}, h("td", {}, t(k)), h("td", {}, x.hostname), h("td", {}, x.room), h("td", {}, x.group), h("td", { class: "mono" }, x.mac), h("td", {}, x.ip))));
+      out.replaceChildren(h("div", { class: "msg ok", role: "status", id: "lm-summary" }, (isDry ? t("dry") + ": " : t("result") + ": ") + r.summary + (isDry ? " – " + t("nothing_imported") : "")),
+        h("p", {}, t("lm_found") + ": " + [r.devices_csv].concat((r.start_confs || []).map(g => "start.conf." + g)).filter(Boolean).join(", ")),
+        (r.warnings || []).length ? h("div", {}, h("h3", {}, t("warnings")), h("ul", {}, r.warnings.map(w => h("li", {}, w)))) : "",
+        (r.notes || []).length ? h("details", {}, h("summary", {}, t("lm_skipped")), h("ul", {}, r.notes.map(w => h("li", {}, w)))) : "",
+        rows.length ? table([t("lm_change"), t("hostname"), t("room"), t("group"), t("mac"), t("ip")], rows) : "");
+      go.hidden = !isDry;
+    } catch (e) {
+      const b = e.body || {};
+      const list = (b.errors || []).map(x => x.file + ":" + x.line + ": " + x.message).concat(b.problems || [], (b.conflicts || []).map(String));
+      out.replaceChildren(h("div", { class: "msg err", role: "alert", id: "lm-error" }, e.message), list.length ? h("ul", { class: "mono" }, list.map(x => h("li", {}, x))) : "");
+      go.hidden = true;
+    } finally { btn.disabled = false; }
+  }
+  dry.addEventListener("click", () => run(true));
+  go.addEventListener("click", () => run(false));
+  fileInput.addEventListener("change", () => { go.hidden = true; out.replaceChildren(); });
+  return { el: [ws, dry, go, out], run };
 }
 
 // ----- rooms ----------------------------------------------------------------------

@@ -3,6 +3,7 @@
 import { chromium } from "playwright-core";
 import fs from "node:fs";
 import crypto from "node:crypto";
+import { execFileSync } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
 
@@ -99,12 +100,36 @@ await test("setup wizard completes and ends on the dashboard", async () => {
   await page.setInputFiles("#bf-linbofs64", i);
   await shot("03-setup-bootfiles");
   await page.click("#next");
+  // A linuxmuster export (.tar.gz as the UI hint describes it).
+  const lm = path.join(userData, "lm");
+  fs.mkdirSync(path.join(lm, "etc/linuxmuster/sophomorix/default-school"), { recursive: true });
+  fs.mkdirSync(path.join(lm, "srv/linbo"), { recursive: true });
+  fs.writeFileSync(path.join(lm, "etc/linuxmuster/sophomorix/default-school/devices.csv"),
+    "lm1;lm1-pc01;lmgroup;00:1a:2b:3c:5f:01;10.0.50.1;;;;;;1\nlm1;lm1-pc02;lmgroup;00:1a:2b:3c:5f:02;10.0.50.2;;;;;;1\n");
+  fs.writeFileSync(path.join(lm, "srv/linbo/start.conf.lmgroup"), "[LINBO]\nServer = 10.0.0.5\nGroup = lmgroup\nCache = /dev/sda4\n");
+  const lmArchive = path.join(userData, "export.tar.gz");
+  execFileSync("tar", ["czf", lmArchive, "-C", lm, "etc", "srv"]);
+  await page.setInputFiles("#lm-file", lmArchive);
+  await labelsOk();
   await shot("04-setup-devices");
   await page.click("#next");
   await page.fill("input[name=enrol_url]", "https://central.example.org");
   await page.fill("input[name=enrol_token]", "enrol-token-0123456789");
   await shot("05-setup-enrol");
-  await Promise.all([page.waitForURL(/\/dashboard$/), page.click("#next")]);
+  await page.click("#next");
+  // The linuxmuster export: dry-run preview first, nothing imported yet.
+  await page.waitForSelector("#lm-summary");
+  assert(/2 hosts added/.test(await page.textContent("#lm-summary")), "lm preview: " + await page.textContent("#lm-summary"));
+  assert(/start\.conf\.lmgroup/.test(await page.textContent("#lm-result")), "start.conf found");
+  assert((await apiGet("/api/v1/hosts")).length === 0, "dry run imported nothing");
+  await labelsOk();
+  await shot("05b-setup-linuxmuster-preview");
+  await page.click("#lm-commit");
+  await page.waitForSelector("#lm-summary:has-text('Result')");
+  assert((await apiGet("/api/v1/hosts")).length === 2, "linuxmuster hosts imported");
+  assert((await apiGet("/api/v1/groups/lmgroup")).start_conf.includes("Group = lmgroup"), "start.conf imported");
+  await shot("05c-setup-linuxmuster-done");
+  await Promise.all([page.waitForURL(/\/dashboard$/), page.click("#lm-done")]);
   await ready();
   assert(await page.isVisible("text=What happens when a PC boots"), "dashboard story");
   assert(!(await page.isVisible("text=Boot files are missing")), "boot files uploaded in the wizard");
@@ -150,17 +175,18 @@ await test("devices.csv import: errors at their lines, dry run imports nothing, 
   const lines = await page.$$eval("tr.bad", r => r.map(x => Number(x.dataset.line)));
   assert(JSON.stringify(lines) === "[3,5,7]", "error lines " + JSON.stringify(lines));
   await shot("08-import-errors");
-  let hosts = await apiGet("/api/v1/hosts");
+  const csvHosts = async () => (await apiGet("/api/v1/hosts")).filter(x => x.room.startsWith("r10"));
+  let hosts = await csvHosts();
   assert(hosts.length === 0, "dry run imported nothing, got " + hosts.length);
   await page.check("#skip-invalid");
   await page.click("#dry");
   await page.waitForSelector("#import-summary");
   assert(/5 hosts added/.test(await page.textContent("#import-summary")), "dry run summary");
-  hosts = await apiGet("/api/v1/hosts");
+  hosts = await csvHosts();
   assert(hosts.length === 0, "still nothing after dry run, got " + hosts.length);
   await page.click("#commit");
   await page.waitForSelector("#import-summary:has-text('Result')");
-  hosts = await apiGet("/api/v1/hosts");
+  hosts = await csvHosts();
   assert(hosts.length === 5, "5 good lines imported, got " + hosts.length);
   await shot("09-import-done");
 });

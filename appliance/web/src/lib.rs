@@ -11,6 +11,7 @@ pub mod auth;
 pub mod boot;
 pub mod error;
 pub mod images;
+pub mod import_lm;
 mod metrics;
 pub mod setup;
 mod timeline;
@@ -71,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::routes())
         .merge(tls::routes())
         .merge(setup::routes())
+        .merge(import_lm::routes())
         .merge(ui::routes())
         .layer(axum::middleware::from_fn(auth::peer_header))
         .with_state(state)

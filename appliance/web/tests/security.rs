@@ -170,6 +170,11 @@ fn mutating() -> Vec<(Method, &'static str, Option<Value>)> {
         ),
         (
             Method::POST,
+            "/api/v1/import/linuxmuster?dry_run=false",
+            None,
+        ),
+        (
+            Method::POST,
             "/api/v1/setup/preflight",
             Some(json!({ "interface": "lo", "dhcp_mode": "proxy" })),
         ),
