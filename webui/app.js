@@ -75,6 +75,8 @@ Object.assign(T.en, {w_net:"Network check",net_hint:"Bootbox sends one DHCP requ
   f_none_off:"No DHCP server found – with DHCP off, PCs cannot find Bootbox.",f_this_box:"Bootbox itself answered ({server}).",
   tls:"HTTPS certificate",tls_fp:"SHA-256 fingerprint",tls_source:"Origin",tls_generated:"made by this box (self-signed)",tls_uploaded:"uploaded",tls_port:"HTTPS port",
   tls_off:"HTTPS is off: start Bootbox with --https ADDR to serve the UI over HTTPS.",tls_hint:"Replace it by your own certificate: paste (or choose) the certificate chain and its private key in PEM format. The key must belong to the certificate; otherwise nothing changes.",
+  transfers:"Running transfers",tr_none:"No image transfers are running.",tr_peers:"Peers",tr_active:"Downloading",tr_uploaded:"Sent",tr_sent:"sent",
+  tr_receiver:"Receiver",tr_progress:"Progress",tr_no_receivers:"No receivers yet.",mc_waiting:"waiting for receivers",mc_sending:"sending",mc_done:"done",mc_failed:"failed",tr_port:"port",
   lm_title:"linuxmuster export",lm_hint:"Upload a .tar.gz made on the linuxmuster server, e.g. tar czf export.tar.gz /etc/linuxmuster/sophomorix/default-school/devices.csv /srv/linbo/start.conf.* – Bootbox takes devices.csv and the start.conf.<group> files from it. (Images are copied on the box with: bootbox import linuxmuster <folder>.)",
   lm_file:"linuxmuster export (.tar.gz)",lm_choose:"Choose the export file first.",lm_found:"Found in the archive",lm_skipped:"Files left out",lm_change:"Change",lm_add:"new",lm_upd:"changed",lm_del:"removed",
   lm_continue:"Continue to the dashboard",lm_or:"Or: import a linuxmuster export",lm_wizard:"The export is checked first (dry run); you confirm the import.",
@@ -92,6 +94,8 @@ Object.assign(T.de, {w_net:"Netzwerk-Prüfung",net_hint:"Bootbox sendet auf {ifa
   f_none_off:"Kein DHCP-Server gefunden – mit DHCP aus finden PCs Bootbox nicht.",f_this_box:"Bootbox selbst hat geantwortet ({server}).",
   tls:"HTTPS-Zertifikat",tls_fp:"SHA-256-Fingerabdruck",tls_source:"Herkunft",tls_generated:"von dieser Box erzeugt (selbstsigniert)",tls_uploaded:"hochgeladen",tls_port:"HTTPS-Port",
   tls_off:"HTTPS ist aus: Bootbox mit --https ADRESSE starten, um die Oberfläche über HTTPS anzubieten.",tls_hint:"Durch ein eigenes Zertifikat ersetzen: Zertifikatskette und privaten Schlüssel im PEM-Format einfügen (oder Datei wählen). Der Schlüssel muss zum Zertifikat passen, sonst bleibt alles wie es ist.",
+  transfers:"Laufende Übertragungen",tr_none:"Es laufen keine Image-Übertragungen.",tr_peers:"Peers",tr_active:"Laden gerade",tr_uploaded:"Gesendet",tr_sent:"gesendet",
+  tr_receiver:"Empfänger",tr_progress:"Fortschritt",tr_no_receivers:"Noch keine Empfänger.",mc_waiting:"wartet auf Empfänger",mc_sending:"sendet",mc_done:"fertig",mc_failed:"fehlgeschlagen",tr_port:"Port",
   lm_title:"linuxmuster-Export",lm_hint:"Eine .tar.gz vom linuxmuster-Server hochladen, z. B. erstellt mit tar czf export.tar.gz /etc/linuxmuster/sophomorix/default-school/devices.csv /srv/linbo/start.conf.* – Bootbox übernimmt daraus die devices.csv und die start.conf.<gruppe>-Dateien. (Images werden auf der Box kopiert mit: bootbox import linuxmuster <ordner>.)",
   lm_file:"linuxmuster-Export (.tar.gz)",lm_choose:"Bitte zuerst die Export-Datei wählen.",lm_found:"Im Archiv gefunden",lm_skipped:"Nicht übernommene Dateien",lm_change:"Änderung",lm_add:"neu",lm_upd:"geändert",lm_del:"entfernt",
   lm_continue:"Weiter zur Übersicht",lm_or:"Oder: einen linuxmuster-Export importieren",lm_wizard:"Der Export wird zuerst geprüft (Probelauf); Sie bestätigen den Import.",
@@ -180,6 +184,7 @@ const listeners = [];
 function live() {
   if (!window.EventSource) return;
   const es = new EventSource("/api/v1/events/stream");
+  es.addEventListener("transfers", ev => { try { showTransfers(JSON.parse(ev.data)); } catch (e) { /* ignore a bad frame */ } });
   es.addEventListener("events", ev => {
     let list = [];
     try { list = JSON.parse(ev.data); } catch (e) { return; }
@@ -190,6 +195,28 @@ function live() {
     }
     listeners.forEach(f => f(list));
   });
+}
+
+// Running torrent and multicast transfers; replaced in place on every
+// `transfers` event of the live stream.
+function renderTransfers(d) {
+  const tor = d.torrent || [], mc = d.multicast || [];
+  const sec = h("section", { id: "transfers", class: "card", "aria-labelledby": "tr-h" }, h("h2", { id: "tr-h" }, t("transfers")));
+  if (!tor.length && !mc.length) { sec.append(h("p", {}, t("tr_none"))); return sec; }
+  if (tor.length) sec.append(h("h3", {}, "BitTorrent"), table([t("image_name"), t("tr_peers"), t("tr_active"), t("tr_uploaded"), "Info-Hash"],
+    tor.map(x => h("tr", { "data-image": x.image }, h("td", {}, x.image), h("td", {}, x.peers), h("td", {}, x.active_downloads), h("td", {}, fmtBytes(x.uploaded_bytes)), h("td", { class: "mono" }, String(x.info_hash).slice(0, 12) + "…")))));
+  for (const m of mc) {
+    const pct = m.total_bytes ? Math.min(100, Math.round(100 * m.bytes_sent / m.total_bytes)) : null;
+    sec.append(h("div", { class: "mc", "data-image": m.image }, h("h3", {}, "Multicast: " + m.image),
+      h("p", {}, t("tr_port") + " " + m.port + " · " + t("mc_" + m.state) + " · " + fmtBytes(m.bytes_sent) + " " + t("tr_sent") + (pct != null ? " (" + pct + " %)" : "")),
+      (m.receivers || []).length ? table([t("tr_receiver"), t("tr_progress")], m.receivers.map(r => h("tr", {}, h("td", { class: "mono" }, r.addr),
+        h("td", {}, h("progress", { max: "100", value: String(r.progress_percent), "aria-label": m.image + " " + r.addr }), " " + Math.round(r.progress_percent) + " %")))) : h("p", {}, t("tr_no_receivers"))));
+  }
+  return sec;
+}
+function showTransfers(d) { const el = document.getElementById("transfers"); if (el) el.replaceWith(renderTransfers(d)); }
+async function transfersSection() {
+  try { return renderTransfers(await api("GET", "/api/v1/transfers")); } catch (e) { return renderTransfers({}); }
 }
 
 // ----- login ----------------------------------------------------------------
@@ -385,6 +412,7 @@ async function pageDashboard() {
   main.append(h("h1", {}, t("dashboard") + (d.school_name ? " – " + d.school_name : "")),
     h("section", { class: "card", "aria-labelledby": "wh" }, h("h2", { id: "wh" }, t("what_happens")), story.map(x => h("p", {}, x))),
     h("div", { class: "grid" }, stat("hosts_total", d.hosts_total), ["booted", "booting", "never_seen", "no_startconf", "no_pxe"].map(k => stat(k, st[k]))),
+    await transfersSection(),
     h("h2", {}, t("recent")),
     (d.recent_boots || []).length ? table([t("hostname"), t("room"), t("last"), t("time")], d.recent_boots.map(r => h("tr", {}, h("td", {}, r.hostname), h("td", {}, r.room), h("td", {}, r.last_step), h("td", {}, fmtTime(r.last_time_ms))))) : h("p", {}, t("no_events")),
     h("h2", {}, t("disk")), h("p", {}, t("img_bytes") + ": " + fmtBytes(d.disk.images_bytes) + " · " + t("free") + ": " + fmtBytes(d.disk.free_bytes) + " · " + t("images") + ": " + d.images));
@@ -674,7 +702,7 @@ async function pageImages() {
     xhr.onerror = () => { btn.disabled = false; msg(out, t("error") + ": network"); };
     xhr.send(f);
   });
-  main.append(h("h1", {}, t("images")), list, form);
+  main.append(h("h1", {}, t("images")), await transfersSection(), list, form);
   async function load() {
     const imgs = await api("GET", "/api/v1/images");
     if (!imgs.length) { list.replaceChildren(h("p", {}, t("none"))); return; }

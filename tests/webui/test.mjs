@@ -133,6 +133,7 @@ await test("setup wizard completes and ends on the dashboard", async () => {
   await ready();
   assert(await page.isVisible("text=What happens when a PC boots"), "dashboard story");
   assert(!(await page.isVisible("text=Boot files are missing")), "boot files uploaded in the wizard");
+  assert(/No image transfers are running/.test(await page.textContent("#transfers")), "transfers section on the dashboard");
   await shot("06-dashboard");
 });
 
@@ -242,6 +243,7 @@ await test("start.conf editor: invalid value shows an inline error and is not sa
 
 await test("image upload shows a progress bar and lands in the catalogue", async () => {
   await go("/images");
+  await page.waitForSelector("#transfers");
   await labelsOk();
   const file = path.join(userData, "win11.qcow2");
   fs.writeFileSync(file, Buffer.alloc(24 << 20, 7));

@@ -16,6 +16,7 @@ mod metrics;
 pub mod setup;
 mod timeline;
 pub mod tls;
+pub mod transfers;
 pub mod ui;
 
 use std::sync::Arc;
@@ -46,18 +47,21 @@ pub struct AppState {
     pub auth: Arc<auth::Auth>,
     /// HTTPS certificate and port, when the UI is served over HTTPS.
     pub tls: Option<tls::TlsCtx>,
+    /// Running torrent and multicast transfers, when the service has them.
+    pub transfers: Option<transfers::SharedTransferStatus>,
 }
 
 impl AppState {
     /// State for a freshly started service.
     pub fn new(store: Arc<Store>) -> Self {
         Self {
+            auth: Arc::new(auth::Auth::with_store(store.clone())),
             store,
             metrics: Arc::new(Metrics::new()),
             started: Instant::now(),
             images: None,
-            auth: Arc::new(auth::Auth::default()),
             tls: None,
+            transfers: None,
         }
     }
 }
@@ -73,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tls::routes())
         .merge(setup::routes())
         .merge(import_lm::routes())
+        .merge(transfers::routes())
         .merge(ui::routes())
         .layer(axum::middleware::from_fn(auth::peer_header))
         .with_state(state)
