@@ -11,6 +11,7 @@ const BASE = process.env.BASE;
 const HTTPS_BASE = process.env.HTTPS_BASE || "";
 const TLS_CERT = process.env.TLS_CERT || "";
 const NETNS = process.env.NETNS || "";
+const FIXTURE_BASE = process.env.FIXTURE_BASE || "";
 const ART = process.env.ARTIFACTS || "/tmp/bootbox-webui-artifacts";
 const PW = "Schule-2025-geheim";
 fs.mkdirSync(ART, { recursive: true });
@@ -325,6 +326,42 @@ await test("HTTPS: the UI loads with the box's own certificate, cookies are Secu
     assert((await p.textContent("#tls-fp")).trim() === fp, "old certificate kept");
     await p.screenshot({ path: path.join(ART, "23-settings-https-bad-cert.png"), fullPage: true });
   } finally { await hx.close(); fs.rmSync(dir, { recursive: true, force: true }); }
+});
+
+await test("running transfers: torrent and multicast cards with progress bars, updated live over SSE", async () => {
+  assert(FIXTURE_BASE, "the run script starts the transfer fixture");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bbx-chromium-fx-"));
+  const fx = await chromium.launchPersistentContext(dir, {
+    executablePath: "/usr/bin/chromium", headless: true, locale: "en-US", bypassCSP: true,
+    viewport: { width: 1280, height: 900 },
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  try {
+    const p = fx.pages()[0] || await fx.newPage();
+    p.on("pageerror", e => consoleErrors.push(String(e)));
+    await p.goto(FIXTURE_BASE + "/login");
+    await p.waitForSelector("body[data-ready]");
+    await p.fill("input[name=password]", PW);
+    await Promise.all([p.waitForURL(/dashboard$/), p.click("button[type=submit]")]);
+    await p.waitForSelector("body[data-ready]");
+    await p.waitForSelector("#transfers tr[data-image=win11]");
+    const mc = "#transfers .mc[data-image='ubuntu.qcow2']";
+    assert(await p.locator(mc + " progress").count() === 2, "one progress bar per receiver");
+    assert(/sending/.test(await p.textContent(mc)), "multicast state shown");
+    const first = await p.$eval(mc + " progress", e => e.value);
+    await until(async () => (await p.$eval(mc + " progress", e => e.value)) !== first, "multicast progress moves without a reload");
+    await p.screenshot({ path: path.join(ART, "24-dashboard-transfers.png"), fullPage: true });
+    const axeSrc = fs.readFileSync(new URL("./node_modules/axe-core/axe.min.js", import.meta.url), "utf8");
+    await p.addScriptTag({ content: axeSrc });
+    const res = await p.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
+    const bad = res.violations.filter(v => v.impact === "serious" || v.impact === "critical").map(v => v.id);
+    assert(bad.length === 0, "axe on the transfers card: " + bad.join(", "));
+    await p.goto(FIXTURE_BASE + "/images");
+    await p.waitForSelector("body[data-ready]");
+    await p.waitForSelector("#transfers tr[data-image=win11]");
+    await p.screenshot({ path: path.join(ART, "25-images-transfers.png"), fullPage: true });
+  } finally { await fx.close(); fs.rmSync(dir, { recursive: true, force: true }); }
 });
 
 await test("language switch to German and back", async () => {
