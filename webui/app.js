@@ -62,6 +62,45 @@ const T = {
   boot_files_missing:"Boot-Dateien fehlen: PCs können LINBO noch nicht starten.",
  }
 };
+// Texts of the network check, HTTPS, linuxmuster import and transfers.
+Object.assign(T.en, {w_net:"Network check",net_hint:"Bootbox sends one DHCP request like a network-booting PC on {iface} and listens for {n} seconds for answers. Nothing is changed.",
+  net_run:"Check the network",net_busy:"Listening for DHCP and PXE servers…",net_need_iface:"Choose a network interface in the previous step first.",
+  net_server:"Server",net_offered:"Offered address",net_pxe:"Boot information",net_file:"Boot file",net_yes:"yes",net_no:"no",
+  f_dhcp_found_proxy_ok:"A DHCP server {server} hands out addresses (it offered {ip}) – proxy mode is right.",
+  f_dhcp_found_full_conflict:"A DHCP server {server} already hands out addresses here (it offered {ip}) – full DHCP mode would clash with it. Choose proxy mode, or use full DHCP only on an isolated network.",
+  f_dhcp_found_off:"A DHCP server {server} hands out addresses – with DHCP off, PCs only find Bootbox if that server points them to it.",
+  f_rival_pxe:"Another PXE server {server} answers (boot file {file}) – PCs may boot from it instead of Bootbox. Switch its network-boot answers off for these PCs.",
+  f_none_proxy:"No DHCP server found – proxy mode needs one. Use full DHCP mode only on an isolated network.",
+  f_none_full_ok:"No DHCP server found – full DHCP mode can hand out addresses here (isolated networks only).",
+  f_none_off:"No DHCP server found – with DHCP off, PCs cannot find Bootbox.",f_this_box:"Bootbox itself answered ({server}).",
+  tls:"HTTPS certificate",tls_fp:"SHA-256 fingerprint",tls_source:"Origin",tls_generated:"made by this box (self-signed)",tls_uploaded:"uploaded",tls_port:"HTTPS port",
+  tls_off:"HTTPS is off: start Bootbox with --https ADDR to serve the UI over HTTPS.",tls_hint:"Replace it by your own certificate: paste (or choose) the certificate chain and its private key in PEM format. The key must belong to the certificate; otherwise nothing changes.",
+  transfers:"Running transfers",tr_none:"No image transfers are running.",tr_peers:"Peers",tr_active:"Downloading",tr_uploaded:"Sent",tr_sent:"sent",
+  tr_receiver:"Receiver",tr_progress:"Progress",tr_no_receivers:"No receivers yet.",mc_waiting:"waiting for receivers",mc_sending:"sending",mc_done:"done",mc_failed:"failed",tr_port:"port",
+  lm_title:"linuxmuster export",lm_hint:"Upload a .tar.gz made on the linuxmuster server, e.g. tar czf export.tar.gz /etc/linuxmuster/sophomorix/default-school/devices.csv /srv/linbo/start.conf.* – Bootbox takes devices.csv and the start.conf.<group> files from it. (Images are copied on the box with: bootbox import linuxmuster <folder>.)",
+  lm_file:"linuxmuster export (.tar.gz)",lm_choose:"Choose the export file first.",lm_found:"Found in the archive",lm_skipped:"Files left out",lm_change:"Change",lm_add:"new",lm_upd:"changed",lm_del:"removed",
+  lm_continue:"Continue to the dashboard",lm_or:"Or: import a linuxmuster export",lm_wizard:"The export is checked first (dry run); you confirm the import.",
+  tls_cert:"Certificate chain (PEM)",tls_key:"Private key (PEM)",tls_cert_file:"Certificate file",tls_key_file:"Key file",tls_upload:"Replace certificate",tls_replaced:"The new certificate is in use.",
+ });
+Object.assign(T.de, {w_net:"Netzwerk-Prüfung",net_hint:"Bootbox sendet auf {iface} eine DHCP-Anfrage wie ein PC beim Netzwerk-Boot und wartet {n} Sekunden auf Antworten. Es wird nichts verändert.",
+  net_run:"Netzwerk prüfen",net_busy:"Suche nach DHCP- und PXE-Servern…",net_need_iface:"Bitte zuerst im vorigen Schritt eine Netzwerkschnittstelle wählen.",
+  net_server:"Server",net_offered:"Angebotene Adresse",net_pxe:"Boot-Informationen",net_file:"Boot-Datei",net_yes:"ja",net_no:"nein",
+  f_dhcp_found_proxy_ok:"Ein DHCP-Server {server} vergibt Adressen (angeboten: {ip}) – der Proxy-Modus ist richtig.",
+  f_dhcp_found_full_conflict:"Ein DHCP-Server {server} vergibt hier schon Adressen (angeboten: {ip}) – ein voller DHCP-Server würde mit ihm kollidieren. Wählen Sie den Proxy-Modus oder nutzen Sie vollen DHCP nur in einem abgetrennten Netz.",
+  f_dhcp_found_off:"Ein DHCP-Server {server} vergibt Adressen – mit DHCP aus finden PCs Bootbox nur, wenn dieser Server auf Bootbox verweist.",
+  f_rival_pxe:"Ein anderer PXE-Server {server} antwortet (Boot-Datei {file}) – PCs starten womöglich von ihm statt von Bootbox. Schalten Sie seine Netzwerk-Boot-Antworten für diese PCs ab.",
+  f_none_proxy:"Kein DHCP-Server gefunden – der Proxy-Modus braucht einen. Vollen DHCP nur in einem abgetrennten Netz verwenden.",
+  f_none_full_ok:"Kein DHCP-Server gefunden – Bootbox kann hier selbst Adressen vergeben (nur in abgetrennten Netzen).",
+  f_none_off:"Kein DHCP-Server gefunden – mit DHCP aus finden PCs Bootbox nicht.",f_this_box:"Bootbox selbst hat geantwortet ({server}).",
+  tls:"HTTPS-Zertifikat",tls_fp:"SHA-256-Fingerabdruck",tls_source:"Herkunft",tls_generated:"von dieser Box erzeugt (selbstsigniert)",tls_uploaded:"hochgeladen",tls_port:"HTTPS-Port",
+  tls_off:"HTTPS ist aus: Bootbox mit --https ADRESSE starten, um die Oberfläche über HTTPS anzubieten.",tls_hint:"Durch ein eigenes Zertifikat ersetzen: Zertifikatskette und privaten Schlüssel im PEM-Format einfügen (oder Datei wählen). Der Schlüssel muss zum Zertifikat passen, sonst bleibt alles wie es ist.",
+  transfers:"Laufende Übertragungen",tr_none:"Es laufen keine Image-Übertragungen.",tr_peers:"Peers",tr_active:"Laden gerade",tr_uploaded:"Gesendet",tr_sent:"gesendet",
+  tr_receiver:"Empfänger",tr_progress:"Fortschritt",tr_no_receivers:"Noch keine Empfänger.",mc_waiting:"wartet auf Empfänger",mc_sending:"sendet",mc_done:"fertig",mc_failed:"fehlgeschlagen",tr_port:"Port",
+  lm_title:"linuxmuster-Export",lm_hint:"Eine .tar.gz vom linuxmuster-Server hochladen, z. B. erstellt mit tar czf export.tar.gz /etc/linuxmuster/sophomorix/default-school/devices.csv /srv/linbo/start.conf.* – Bootbox übernimmt daraus die devices.csv und die start.conf.<gruppe>-Dateien. (Images werden auf der Box kopiert mit: bootbox import linuxmuster <ordner>.)",
+  lm_file:"linuxmuster-Export (.tar.gz)",lm_choose:"Bitte zuerst die Export-Datei wählen.",lm_found:"Im Archiv gefunden",lm_skipped:"Nicht übernommene Dateien",lm_change:"Änderung",lm_add:"neu",lm_upd:"geändert",lm_del:"entfernt",
+  lm_continue:"Weiter zur Übersicht",lm_or:"Oder: einen linuxmuster-Export importieren",lm_wizard:"Der Export wird zuerst geprüft (Probelauf); Sie bestätigen den Import.",
+  tls_cert:"Zertifikatskette (PEM)",tls_key:"Privater Schlüssel (PEM)",tls_cert_file:"Zertifikatsdatei",tls_key_file:"Schlüsseldatei",tls_upload:"Zertifikat ersetzen",tls_replaced:"Das neue Zertifikat ist in Gebrauch.",
+ });
 const t = k => (T[LANG][k] || T.en[k] || k);
 const main = document.getElementById("main");
 let uid = 0;
@@ -145,6 +184,7 @@ const listeners = [];
 function live() {
   if (!window.EventSource) return;
   const es = new EventSource("/api/v1/events/stream");
+  es.addEventListener("transfers", ev => { try { showTransfers(JSON.parse(ev.data)); } catch (e) { /* ignore a bad frame */ } });
   es.addEventListener("events", ev => {
     let list = [];
     try { list = JSON.parse(ev.data); } catch (e) { return; }
@@ -155,6 +195,28 @@ function live() {
     }
     listeners.forEach(f => f(list));
   });
+}
+
+// Running torrent and multicast transfers; replaced in place on every
+// `transfers` event of the live stream.
+function renderTransfers(d) {
+  const tor = d.torrent || [], mc = d.multicast || [];
+  const sec = h("section", { id: "transfers", class: "card", "aria-labelledby": "tr-h" }, h("h2", { id: "tr-h" }, t("transfers")));
+  if (!tor.length && !mc.length) { sec.append(h("p", {}, t("tr_none"))); return sec; }
+  if (tor.length) sec.append(h("h3", {}, "BitTorrent"), table([t("image_name"), t("tr_peers"), t("tr_active"), t("tr_uploaded"), "Info-Hash"],
+    tor.map(x => h("tr", { "data-image": x.image }, h("td", {}, x.image), h("td", {}, x.peers), h("td", {}, x.active_downloads), h("td", {}, fmtBytes(x.uploaded_bytes)), h("td", { class: "mono" }, String(x.info_hash).slice(0, 12) + "…")))));
+  for (const m of mc) {
+    const pct = m.total_bytes ? Math.min(100, Math.round(100 * m.bytes_sent / m.total_bytes)) : null;
+    sec.append(h("div", { class: "mc", "data-image": m.image }, h("h3", {}, "Multicast: " + m.image),
+      h("p", {}, t("tr_port") + " " + m.port + " · " + t("mc_" + m.state) + " · " + fmtBytes(m.bytes_sent) + " " + t("tr_sent") + (pct != null ? " (" + pct + " %)" : "")),
+      (m.receivers || []).length ? table([t("tr_receiver"), t("tr_progress")], m.receivers.map(r => h("tr", {}, h("td", { class: "mono" }, r.addr),
+        h("td", {}, h("progress", { max: "100", value: String(r.progress_percent), "aria-label": m.image + " " + r.addr }), " " + Math.round(r.progress_percent) + " %")))) : h("p", {}, t("tr_no_receivers"))));
+  }
+  return sec;
+}
+function showTransfers(d) { const el = document.getElementById("transfers"); if (el) el.replaceWith(renderTransfers(d)); }
+async function transfersSection() {
+  try { return renderTransfers(await api("GET", "/api/v1/transfers")); } catch (e) { return renderTransfers({}); }
 }
 
 // ----- login ----------------------------------------------------------------
@@ -176,7 +238,7 @@ async function pageSetup() {
   const st = await api("GET", "/api/v1/setup");
   const rerun = st.admin_exists;
   const s = st.settings || {};
-  const steps = (rerun ? [] : ["w_admin"]).concat(["w_school", "w_files", "w_csv", "w_enrol"]);
+  const steps = (rerun ? [] : ["w_admin"]).concat(["w_school", "w_net", "w_files", "w_csv", "w_enrol"]);
   let cur = 0;
   const out = h("div", {});
   const list = h("ol", { class: "steps", "aria-label": t("wizard") });
@@ -198,13 +260,15 @@ async function pageSetup() {
     dh.append(h("div", {}, r, h("label", { for: id }, t("dhcp_" + m))));
   }
   panes.w_school = [ws, wi, wip, dh, h("p", { class: "hint" }, t("net_restart"))];
+  panes.w_net = preflightPane(() => ({ interface: iface.value, server_ip: ip.value, dhcp_mode: (radios.find(r => r.checked) || radios[0]).value }));
   const bf = st.boot_files || {};
   const bootInputs = {};
   panes.w_files = [h("p", {}, t("files_hint")), h("ul", {}, ["linbo64", "linbofs64"].map(f => h("li", {}, f + ": ", h("span", { class: bf[f] ? "ok" : "err" }, bf[f] ? t("present") : t("missing"))))),
     h("p", { class: "hint" }, t("files_upload")),
     ["linbo64", "linbofs64"].map(f => { const [w, i] = field(f + " (" + t("optional") + ")", { type: "file", id: "bf-" + f }); bootInputs[f] = i; return w; })];
   const [wc, csv] = field(t("csv_text"), { rows: "8", name: "csv", spellcheck: "false" }, "textarea");
-  panes.w_csv = [h("p", { class: "hint" }, t("csv_hint")), wc];
+  const [wlm, lmFile] = field(t("lm_file"), { type: "file", id: "lm-file", accept: ".tar.gz,.tgz,application/gzip" });
+  panes.w_csv = [h("p", { class: "hint" }, t("csv_hint")), wc, h("h3", {}, t("lm_or")), h("p", { class: "hint" }, t("lm_hint")), wlm, h("p", { class: "hint" }, t("lm_wizard"))];
   const [weu, eu] = field(t("enrol_url"), { type: "url", name: "enrol_url", placeholder: "https://", value: st.enrolment_url || "" });
   const [wet, et] = field(t("enrol_token"), { name: "enrol_token", autocomplete: "off" });
   panes.w_enrol = [h("p", { class: "hint" }, t("enrol_hint")), weu, wet];
@@ -214,7 +278,7 @@ async function pageSetup() {
   const form = h("form", { class: "card", novalidate: true }, h("h1", {}, t("wizard")), list, body, out, back, next);
   function show() {
     list.replaceChildren(...steps.map((k, i) => h("li", { "aria-current": i === cur ? "step" : null }, (i + 1) + ". " + t(k))));
-    body.replaceChildren(h("h2", {}, t(steps[cur])), ...panes[steps[cur]].flat());
+    body.replaceChildren(h("h2", {}, t(steps[cur])), ...(typeof panes[steps[cur]] === "function" ? panes[steps[cur]]() : panes[steps[cur]]).flat());
     back.disabled = cur === 0;
     next.textContent = cur === steps.length - 1 ? t("finish") : t("next");
     msg(out, "");
@@ -246,9 +310,70 @@ async function pageSetup() {
       try { await api("POST", "/api/v1/import/devices", { csv: csv.value, strategy: "update", dry_run: false }); }
       catch (e) { sessionStorage.setItem("bbx-import", csv.value); location.href = "/import"; return; }
     }
+    if (lmFile.files[0]) {
+      // Signed in now: preview the linuxmuster export, the admin confirms.
+      const done = h("button", { type: "button", id: "lm-done" }, t("lm_continue"));
+      done.addEventListener("click", () => { location.href = "/dashboard"; });
+      const box = lmBox(lmFile);
+      back.hidden = true; next.hidden = true;
+      body.replaceChildren(h("h2", {}, t("lm_title")), ...box.el, h("p", {}, done));
+      out.replaceChildren();
+      await box.run(true);
+      return;
+    }
     location.href = "/dashboard";
   }));
   main.append(form); show();
+}
+
+// Wizard step "network check": runs the DHCP pre-flight on the chosen
+// interface and words each finding for the chosen DHCP mode.
+function preflightPane(choice) {
+  const res = h("div", { id: "preflight-result", role: "status", "aria-live": "polite" });
+  const btn = h("button", { type: "button", id: "preflight" }, t("net_run"));
+  const out = h("div", {});
+  btn.addEventListener("click", action(btn, out, async () => {
+    const c = choice();
+    msg(out, "");
+    res.replaceChildren(h("p", {}, t("net_busy")), h("progress", { "aria-label": t("net_busy") }));
+    try {
+      const r = await api("POST", "/api/v1/setup/preflight", c);
+      const fill = (k, f) => t("f_" + k).replace("{server}", f.server || "?").replace("{ip}", f.offered_ip || "–").replace("{file}", f.boot_file || "–");
+      res.replaceChildren(h("ul", { class: "findings" }, r.findings.map(f => h("li", { class: "msg " + (f.level === "ok" ? "ok" : "err"), "data-code": f.code }, fill(f.code, f)))),
+        r.responders.length ? table([t("net_server"), t("net_offered"), t("net_pxe"), t("net_file")], r.responders.map(x => h("tr", {}, h("td", {}, x.server_id), h("td", {}, x.offered_ip || "–"), h("td", {}, x.offers_pxe ? t("net_yes") : t("net_no")), h("td", { class: "mono" }, x.boot_file || "–")))) : "");
+    } catch (e) { res.replaceChildren(); throw e; }
+  }));
+  return () => {
+    const c = choice();
+    if (!c.interface) return [h("p", { class: "msg err", role: "alert" }, t("net_need_iface"))];
+    return [h("p", { class: "hint" }, t("net_hint").replace("{iface}", c.interface).replace("{n}", "6")), btn, out, res];
+  };
+}
+
+// Settings card: the HTTPS certificate, its fingerprint and the upload form.
+async function tlsCard() {
+  const d = await api("GET", "/api/v1/settings/tls");
+  const info = h("div", {}), out = h("div", {});
+  function show(x) {
+    info.replaceChildren(x.enabled ? h("dl", {}, h("dt", {}, t("tls_fp")), h("dd", { class: "mono", id: "tls-fp" }, x.certificate.fingerprint_sha256),
+      h("dt", {}, t("tls_source")), h("dd", {}, t("tls_" + x.certificate.source)), h("dt", {}, t("tls_port")), h("dd", {}, String(x.port))) : h("p", {}, t("tls_off")));
+  }
+  show(d);
+  const form = h("form", { class: "card", id: "tls-form" }, h("h2", {}, t("tls")), info);
+  if (!d.enabled) return form;
+  const [wc, cert] = field(t("tls_cert"), { rows: "5", id: "tls-cert", spellcheck: "false" }, "textarea");
+  const [wk, key] = field(t("tls_key"), { rows: "5", id: "tls-key", spellcheck: "false", autocomplete: "off" }, "textarea");
+  const [wcf, cf] = field(t("tls_cert_file"), { type: "file", id: "tls-cert-file", accept: ".pem,.crt,.cer" });
+  const [wkf, kf] = field(t("tls_key_file"), { type: "file", id: "tls-key-file", accept: ".pem,.key" });
+  cf.addEventListener("change", async () => { if (cf.files[0]) cert.value = await cf.files[0].text(); });
+  kf.addEventListener("change", async () => { if (kf.files[0]) key.value = await kf.files[0].text(); });
+  const b = h("button", { type: "submit", id: "tls-upload" }, t("tls_upload"));
+  form.append(h("p", { class: "hint" }, t("tls_hint")), wcf, wc, wkf, wk, b, out);
+  form.addEventListener("submit", action(b, out, async () => {
+    const r = await api("PUT", "/api/v1/settings/tls", { cert_pem: cert.value, key_pem: key.value });
+    show(r); key.value = ""; msg(out, t("tls_replaced"), true);
+  }));
+  return form;
 }
 
 // PUT with a real upload progress bar; resolves with the JSON answer.
@@ -287,6 +412,7 @@ async function pageDashboard() {
   main.append(h("h1", {}, t("dashboard") + (d.school_name ? " – " + d.school_name : "")),
     h("section", { class: "card", "aria-labelledby": "wh" }, h("h2", { id: "wh" }, t("what_happens")), story.map(x => h("p", {}, x))),
     h("div", { class: "grid" }, stat("hosts_total", d.hosts_total), ["booted", "booting", "never_seen", "no_startconf", "no_pxe"].map(k => stat(k, st[k]))),
+    await transfersSection(),
     h("h2", {}, t("recent")),
     (d.recent_boots || []).length ? table([t("hostname"), t("room"), t("last"), t("time")], d.recent_boots.map(r => h("tr", {}, h("td", {}, r.hostname), h("td", {}, r.room), h("td", {}, r.last_step), h("td", {}, fmtTime(r.last_time_ms))))) : h("p", {}, t("no_events")),
     h("h2", {}, t("disk")), h("p", {}, t("img_bytes") + ": " + fmtBytes(d.disk.images_bytes) + " · " + t("free") + ": " + fmtBytes(d.disk.free_bytes) + " · " + t("images") + ": " + d.images));
@@ -382,6 +508,49 @@ function pageImport() {
   }
   dry.addEventListener("click", () => run(true, dry));
   go.addEventListener("click", () => run(false, go));
+  const [wlm, lmFile] = field(t("lm_file"), { type: "file", id: "lm-file", accept: ".tar.gz,.tgz,application/gzip" });
+  main.append(h("section", { class: "card", "aria-labelledby": "lm-h" }, h("h2", { id: "lm-h" }, t("lm_title")), h("p", { class: "hint" }, t("lm_hint")), wlm, ...lmBox(lmFile).el));
+}
+
+// POST of a raw file (no progress bar needed for small files).
+async function apiRaw(method, path, blob, type) {
+  const r = await fetch(path, { method, credentials: "same-origin", body: blob, headers: { "Accept": "application/json", "X-CSRF-Token": CSRF(), "Content-Type": type || "application/octet-stream" } });
+  let body = null; const text = await r.text();
+  if (text) { try { body = JSON.parse(text); } catch (e) { body = null; } }
+  if (!r.ok) throw new ApiErr(r.status, body);
+  return body;
+}
+
+// linuxmuster export import: strategy, dry run preview, then commit.
+function lmBox(fileInput) {
+  const [ws, strat] = select(t("strategy"), [["update", t("s_update")], ["add-only", t("s_add")], ["replace", t("s_replace")]], "update", { id: "lm-strategy" });
+  const dry = h("button", { type: "button", id: "lm-dry" }, t("dry"));
+  const go = h("button", { type: "button", id: "lm-commit", hidden: true }, t("do_import"));
+  const out = h("div", { id: "lm-result" });
+  async function run(isDry) {
+    const btn = isDry ? dry : go, f = fileInput.files[0];
+    if (!f) { msg(out, t("lm_choose")); return; }
+    btn.disabled = true; out.replaceChildren(h("progress", { "aria-label": t("loading") }));
+    try {
+      const r = await apiRaw("POST", "/api/v1/import/linuxmuster?dry_run=" + isDry + "&strategy=" + encodeURIComponent(strat.value), f, "application/gzip");
+      const rows = [["lm_add", r.added], ["lm_upd", r.updated], ["lm_del", r.removed]].flatMap(([k, list]) => (list || []).map(x => h("tr", {}, h("td", {}, t(k)), h("td", {}, x.hostname), h("td", {}, x.room), h("td", {}, x.group), h("td", { class: "mono" }, x.mac), h("td", {}, x.ip))));
+      out.replaceChildren(h("div", { class: "msg ok", role: "status", id: "lm-summary" }, (isDry ? t("dry") + ": " : t("result") + ": ") + r.summary + (isDry ? " – " + t("nothing_imported") : "")),
+        h("p", {}, t("lm_found") + ": " + [r.devices_csv].concat((r.start_confs || []).map(g => "start.conf." + g)).filter(Boolean).join(", ")),
+        (r.warnings || []).length ? h("div", {}, h("h3", {}, t("warnings")), h("ul", {}, r.warnings.map(w => h("li", {}, w)))) : "",
+        (r.notes || []).length ? h("details", {}, h("summary", {}, t("lm_skipped")), h("ul", {}, r.notes.map(w => h("li", {}, w)))) : "",
+        rows.length ? table([t("lm_change"), t("hostname"), t("room"), t("group"), t("mac"), t("ip")], rows) : "");
+      go.hidden = !isDry;
+    } catch (e) {
+      const b = e.body || {};
+      const list = (b.errors || []).map(x => x.file + ":" + x.line + ": " + x.message).concat(b.problems || [], (b.conflicts || []).map(String));
+      out.replaceChildren(h("div", { class: "msg err", role: "alert", id: "lm-error" }, e.message), list.length ? h("ul", { class: "mono" }, list.map(x => h("li", {}, x))) : "");
+      go.hidden = true;
+    } finally { btn.disabled = false; }
+  }
+  dry.addEventListener("click", () => run(true));
+  go.addEventListener("click", () => run(false));
+  fileInput.addEventListener("change", () => { go.hidden = true; out.replaceChildren(); });
+  return { el: [ws, dry, go, out], run };
 }
 
 // ----- rooms ----------------------------------------------------------------------
@@ -533,7 +702,7 @@ async function pageImages() {
     xhr.onerror = () => { btn.disabled = false; msg(out, t("error") + ": network"); };
     xhr.send(f);
   });
-  main.append(h("h1", {}, t("images")), list, form);
+  main.append(h("h1", {}, t("images")), await transfersSection(), list, form);
   async function load() {
     const imgs = await api("GET", "/api/v1/images");
     if (!imgs.length) { list.replaceChildren(h("p", {}, t("none"))); return; }
@@ -608,6 +777,7 @@ async function pageSettings() {
   }
   main.append(h("h1", {}, t("settings")), f1, f2, f3);
   await loadTokens();
+  main.append(await tlsCard());
 }
 
 const pages = { login: pageLogin, setup: pageSetup, dashboard: pageDashboard, hosts: pageHosts, import: pageImport, rooms: pageRooms, groups: pageGroups, images: pageImages, events: pageEvents, settings: pageSettings };

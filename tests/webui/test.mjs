@@ -2,10 +2,16 @@
 // Needs BASE (server URL, fresh data dir) and ARTIFACTS (screenshot folder).
 import { chromium } from "playwright-core";
 import fs from "node:fs";
+import crypto from "node:crypto";
+import { execFileSync } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
 
 const BASE = process.env.BASE;
+const HTTPS_BASE = process.env.HTTPS_BASE || "";
+const TLS_CERT = process.env.TLS_CERT || "";
+const NETNS = process.env.NETNS || "";
+const FIXTURE_BASE = process.env.FIXTURE_BASE || "";
 const ART = process.env.ARTIFACTS || "/tmp/bootbox-webui-artifacts";
 const PW = "Schule-2025-geheim";
 fs.mkdirSync(ART, { recursive: true });
@@ -74,6 +80,20 @@ await test("setup wizard completes and ends on the dashboard", async () => {
   await labelsOk();
   await shot("02-setup-school");
   await page.click("#next");
+  // Network check. Only inside the test's own network namespace (dummy
+  // interface, nothing answers): never probe a real interface.
+  await page.waitForSelector("h2:text('Network check')");
+  if (NETNS && ifaces.length) {
+    assert(ifaces[0] === "bbx0" && ifaces.every(i => i.startsWith("bbx")), "only the namespace's veth interfaces: " + ifaces);
+    await page.click("#preflight");
+    await page.waitForSelector("#preflight-result li[data-code=none_proxy]", { timeout: 30000 });
+    assert(/No DHCP server found/.test(await page.textContent("#preflight-result")), "pre-flight result text");
+    await labelsOk();
+    await shot("02b-setup-network-check");
+  } else {
+    log("     (network check skipped: not running in a test network namespace)");
+  }
+  await page.click("#next");
   assert(await page.isVisible("text=linbo64"), "boot file check shown");
   const k = path.join(userData, "linbo64"), i = path.join(userData, "linbofs64");
   fs.writeFileSync(k, Buffer.alloc(2 << 20, 1)); fs.writeFileSync(i, Buffer.alloc(3 << 20, 2));
@@ -81,15 +101,40 @@ await test("setup wizard completes and ends on the dashboard", async () => {
   await page.setInputFiles("#bf-linbofs64", i);
   await shot("03-setup-bootfiles");
   await page.click("#next");
+  // A linuxmuster export (.tar.gz as the UI hint describes it).
+  const lm = path.join(userData, "lm");
+  fs.mkdirSync(path.join(lm, "etc/linuxmuster/sophomorix/default-school"), { recursive: true });
+  fs.mkdirSync(path.join(lm, "srv/linbo"), { recursive: true });
+  fs.writeFileSync(path.join(lm, "etc/linuxmuster/sophomorix/default-school/devices.csv"),
+    "lm1;lm1-pc01;lmgroup;00:1a:2b:3c:5f:01;10.0.50.1;;;;;;1\nlm1;lm1-pc02;lmgroup;00:1a:2b:3c:5f:02;10.0.50.2;;;;;;1\n");
+  fs.writeFileSync(path.join(lm, "srv/linbo/start.conf.lmgroup"), "[LINBO]\nServer = 10.0.0.5\nGroup = lmgroup\nCache = /dev/sda4\n");
+  const lmArchive = path.join(userData, "export.tar.gz");
+  execFileSync("tar", ["czf", lmArchive, "-C", lm, "etc", "srv"]);
+  await page.setInputFiles("#lm-file", lmArchive);
+  await labelsOk();
   await shot("04-setup-devices");
   await page.click("#next");
   await page.fill("input[name=enrol_url]", "https://central.example.org");
   await page.fill("input[name=enrol_token]", "enrol-token-0123456789");
   await shot("05-setup-enrol");
-  await Promise.all([page.waitForURL(/\/dashboard$/), page.click("#next")]);
+  await page.click("#next");
+  // The linuxmuster export: dry-run preview first, nothing imported yet.
+  await page.waitForSelector("#lm-summary");
+  assert(/2 hosts added/.test(await page.textContent("#lm-summary")), "lm preview: " + await page.textContent("#lm-summary"));
+  assert(/start\.conf\.lmgroup/.test(await page.textContent("#lm-result")), "start.conf found");
+  assert((await apiGet("/api/v1/hosts")).length === 0, "dry run imported nothing");
+  await labelsOk();
+  await shot("05b-setup-linuxmuster-preview");
+  await page.click("#lm-commit");
+  await page.waitForSelector("#lm-summary:has-text('Result')");
+  assert((await apiGet("/api/v1/hosts")).length === 2, "linuxmuster hosts imported");
+  assert((await apiGet("/api/v1/groups/lmgroup")).start_conf.includes("Group = lmgroup"), "start.conf imported");
+  await shot("05c-setup-linuxmuster-done");
+  await Promise.all([page.waitForURL(/\/dashboard$/), page.click("#lm-done")]);
   await ready();
   assert(await page.isVisible("text=What happens when a PC boots"), "dashboard story");
   assert(!(await page.isVisible("text=Boot files are missing")), "boot files uploaded in the wizard");
+  assert(/No image transfers are running/.test(await page.textContent("#transfers")), "transfers section on the dashboard");
   await shot("06-dashboard");
 });
 
@@ -132,17 +177,18 @@ await test("devices.csv import: errors at their lines, dry run imports nothing, 
   const lines = await page.$$eval("tr.bad", r => r.map(x => Number(x.dataset.line)));
   assert(JSON.stringify(lines) === "[3,5,7]", "error lines " + JSON.stringify(lines));
   await shot("08-import-errors");
-  let hosts = await apiGet("/api/v1/hosts");
+  const csvHosts = async () => (await apiGet("/api/v1/hosts")).filter(x => x.room.startsWith("r10"));
+  let hosts = await csvHosts();
   assert(hosts.length === 0, "dry run imported nothing, got " + hosts.length);
   await page.check("#skip-invalid");
   await page.click("#dry");
   await page.waitForSelector("#import-summary");
   assert(/5 hosts added/.test(await page.textContent("#import-summary")), "dry run summary");
-  hosts = await apiGet("/api/v1/hosts");
+  hosts = await csvHosts();
   assert(hosts.length === 0, "still nothing after dry run, got " + hosts.length);
   await page.click("#commit");
   await page.waitForSelector("#import-summary:has-text('Result')");
-  hosts = await apiGet("/api/v1/hosts");
+  hosts = await csvHosts();
   assert(hosts.length === 5, "5 good lines imported, got " + hosts.length);
   await shot("09-import-done");
 });
@@ -198,6 +244,7 @@ await test("start.conf editor: invalid value shows an inline error and is not sa
 
 await test("image upload shows a progress bar and lands in the catalogue", async () => {
   await go("/images");
+  await page.waitForSelector("#transfers");
   await labelsOk();
   const file = path.join(userData, "win11.qcow2");
   fs.writeFileSync(file, Buffer.alloc(24 << 20, 7));
@@ -241,6 +288,80 @@ await test("audit log records every admin action of this test, with who and from
   for (const a of ["user.create", "setup", "bootfile.upload", "auth.login", "auth.logout", "import", "group.put", "image.upload", "room.put", "token.create"])
     assert(actions.has(a) || [...actions].some(x => x.startsWith(a)), "audit has " + a + " (have " + [...actions].join(",") + ")");
   assert(ev.filter(e => e.actor.startsWith("web:")).every(e => /@127\.0\.0\.1$/.test(e.actor)), "actor has address");
+});
+
+await test("HTTPS: the UI loads with the box's own certificate, cookies are Secure, a bad certificate upload is refused", async () => {
+  assert(HTTPS_BASE && TLS_CERT, "the run script starts the box with --https");
+  const fp = new crypto.X509Certificate(fs.readFileSync(TLS_CERT)).fingerprint256;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bbx-chromium-tls-"));
+  // The certificate is self-signed: Chromium is told to accept it; its
+  // fingerprint is then compared with the one the box shows.
+  const hx = await chromium.launchPersistentContext(dir, {
+    executablePath: "/usr/bin/chromium", headless: true, locale: "en-US", ignoreHTTPSErrors: true,
+    viewport: { width: 1280, height: 900 },
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  try {
+    const p = hx.pages()[0] || await hx.newPage();
+    p.on("pageerror", e => consoleErrors.push(String(e)));
+    await p.goto(HTTPS_BASE + "/login");
+    await p.waitForSelector("body[data-ready]");
+    assert(p.url().startsWith("https://"), p.url());
+    await p.fill("input[name=password]", PW);
+    await Promise.all([p.waitForURL(/dashboard$/), p.click("button[type=submit]")]);
+    const c = (await hx.cookies()).find(x => x.name === "bbx_session");
+    assert(c && c.secure && c.httpOnly && c.sameSite === "Strict", "session cookie flags: " + JSON.stringify(c));
+    await p.goto(HTTPS_BASE + "/settings");
+    await p.waitForSelector("body[data-ready]");
+    await p.waitForSelector("#tls-fp");
+    assert((await p.textContent("#tls-fp")).trim() === fp, "fingerprint shown = certificate file's");
+    await p.screenshot({ path: path.join(ART, "22-settings-https.png"), fullPage: true });
+    await p.fill("#tls-cert", "this is not a certificate");
+    await p.fill("#tls-key", "nor a key");
+    await p.click("#tls-upload");
+    await p.waitForSelector("#tls-form [role=alert]");
+    const err = await p.textContent("#tls-form [role=alert]");
+    assert(/BEGIN CERTIFICATE/.test(err) && /previous certificate stays in use/.test(err), err);
+    assert((await p.textContent("#tls-fp")).trim() === fp, "old certificate kept");
+    await p.screenshot({ path: path.join(ART, "23-settings-https-bad-cert.png"), fullPage: true });
+  } finally { await hx.close(); fs.rmSync(dir, { recursive: true, force: true }); }
+});
+
+await test("running transfers: torrent and multicast cards with progress bars, updated live over SSE", async () => {
+  assert(FIXTURE_BASE, "the run script starts the transfer fixture");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bbx-chromium-fx-"));
+  const fx = await chromium.launchPersistentContext(dir, {
+    executablePath: "/usr/bin/chromium", headless: true, locale: "en-US", bypassCSP: true,
+    viewport: { width: 1280, height: 900 },
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  try {
+    const p = fx.pages()[0] || await fx.newPage();
+    p.on("pageerror", e => consoleErrors.push(String(e)));
+    await p.goto(FIXTURE_BASE + "/login");
+    await p.waitForSelector("body[data-ready]");
+    await p.fill("input[name=password]", PW);
+    await Promise.all([p.waitForURL(/dashboard$/), p.click("button[type=submit]")]);
+    await p.waitForSelector("body[data-ready]");
+    await p.waitForSelector("#transfers tr[data-image=win11]");
+    const mc = "#transfers .mc[data-image='ubuntu.qcow2']";
+    assert(await p.locator(mc + " progress").count() === 2, "one progress bar per receiver");
+    assert(/sending/.test(await p.textContent(mc)), "multicast state shown");
+    const first = await p.$eval(mc + " progress", e => e.value);
+    await until(async () => (await p.$eval(mc + " progress", e => e.value)) !== first, "multicast progress moves without a reload");
+    await p.screenshot({ path: path.join(ART, "24-dashboard-transfers.png"), fullPage: true });
+    const axeSrc = fs.readFileSync(new URL("./node_modules/axe-core/axe.min.js", import.meta.url), "utf8");
+    await p.addScriptTag({ content: axeSrc });
+    const res = await p.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
+    const bad = res.violations.filter(v => v.impact === "serious" || v.impact === "critical").map(v => v.id);
+    assert(bad.length === 0, "axe on the transfers card: " + bad.join(", "));
+    await p.goto(FIXTURE_BASE + "/images");
+    await p.waitForSelector("body[data-ready]");
+    await p.waitForSelector("#transfers tr[data-image=win11]");
+    await p.screenshot({ path: path.join(ART, "25-images-transfers.png"), fullPage: true });
+  } finally { await fx.close(); fs.rmSync(dir, { recursive: true, force: true }); }
 });
 
 await test("language switch to German and back", async () => {

@@ -92,6 +92,12 @@ pub struct ServeArgs {
     /// Address of the HTTP server (health, metrics, later API and UI).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub http: SocketAddr,
+    /// Address of the HTTPS server for the web UI and API (e.g.
+    /// 0.0.0.0:443). A self-signed certificate is made on first start in
+    /// <data>/tls. With HTTPS on, plain HTTP serves the UI to loopback
+    /// clients only; other clients are sent to HTTPS.
+    #[arg(long, value_name = "ADDR")]
+    pub https: Option<SocketAddr>,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

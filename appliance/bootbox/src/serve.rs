@@ -278,7 +278,31 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
     };
     let transfers = transfers::Transfers::new(boot.downloads.clone(), seeding, multicast);
     tasks.spawn(transfers.clone().sample(metrics.clone(), stop_rx.clone()));
-    let app = bootbox_web::boot::boot_router(boot).merge(bootbox_web::router(state));
+    state.transfers = Some(Arc::new(transfers.clone()));
+    let https = match args.https {
+        Some(addr) => Some(https_listener(dir, addr, plan.server_ip)?),
+        None => None,
+    };
+    state.tls = https.as_ref().map(|(tls, l)| bootbox_web::tls::TlsCtx {
+        tls: tls.clone(),
+        port: l.local_addr().map_or(0, |a| a.port()),
+    });
+    let mut app = bootbox_web::boot::boot_router(boot).merge(bootbox_web::router(state.clone()));
+    if let Some((tls, l)) = https {
+        let port = l.local_addr()?.port();
+        app = app.layer(axum::middleware::from_fn_with_state(
+            port,
+            bootbox_web::tls::https_guard,
+        ));
+        tracing::info!(https = %l.local_addr()?, sha256 = %tls.info().fingerprint_sha256, "HTTPS for the web UI");
+        let stop = stop_rx.clone();
+        let ui = bootbox_web::router(state);
+        tasks.spawn(async move {
+            bootbox_web::tls::serve(l, ui, tls, wait_stop(stop))
+                .await
+                .context("HTTPS server failed")
+        });
+    }
     tracing::info!(
         data = %dir.root().display(),
         http = %local,
@@ -320,6 +344,20 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
     let _ = store.record("service.stop", "service stopped");
     tracing::info!("bootbox stopped");
     result
+}
+
+/// Loads (or makes) the UI certificate in `<data>/tls` and binds `addr`.
+fn https_listener(
+    dir: &DataDir,
+    addr: SocketAddr,
+    server_ip: Option<Ipv4Addr>,
+) -> Result<(Arc<bootbox_web::tls::Tls>, std::net::TcpListener)> {
+    let names: Vec<String> = server_ip.iter().map(ToString::to_string).collect();
+    let tls = bootbox_web::tls::Tls::load_or_generate(&dir.root().join("tls"), &names)
+        .context("cannot set up the HTTPS certificate")?;
+    let l = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("cannot listen on {addr} (in use? try --https)"))?;
+    Ok((Arc::new(tls), l))
 }
 
 /// Keeps the registry's files in the LINBO tree (start.conf.<group> and

@@ -24,6 +24,7 @@
 
 mod companions;
 mod error;
+pub mod linuxmuster;
 mod names;
 mod tree;
 mod upload;

@@ -109,6 +109,7 @@ mod observer;
 pub mod options;
 mod packet;
 mod policy;
+pub mod probe;
 mod ratelimit;
 mod reply;
 mod server;

@@ -12,11 +12,11 @@ use std::net::Ipv4Addr;
 use thiserror::Error;
 
 /// Offset of the options (after the 236-byte BOOTP header and the cookie).
-const OPTIONS_OFFSET: usize = 240;
+pub(crate) const OPTIONS_OFFSET: usize = 240;
 /// BOOTP header length without the magic cookie.
-const HEADER_LEN: usize = 236;
+pub(crate) const HEADER_LEN: usize = 236;
 /// The DHCP magic cookie (RFC 2131 section 3).
-const MAGIC: [u8; 4] = [99, 130, 83, 99];
+pub(crate) const MAGIC: [u8; 4] = [99, 130, 83, 99];
 /// BOOTP minimum message size; dnsmasq pads to this and some ROMs need it.
 pub(crate) const MIN_REPLY_LEN: usize = 300;
 /// `sname` field size (incl. the terminating NUL).
@@ -27,7 +27,7 @@ pub(crate) const FILE_LEN: usize = 128;
 /// BOOTP op code of a request.
 pub(crate) const BOOTREQUEST: u8 = 1;
 /// BOOTP op code of a reply.
-const BOOTREPLY: u8 = 2;
+pub(crate) const BOOTREPLY: u8 = 2;
 /// The broadcast bit of the BOOTP `flags` field.
 pub(crate) const FLAG_BROADCAST: u16 = 0x8000;
 
@@ -190,7 +190,7 @@ impl Options {
     }
 
     /// Parses one TLV area into `self`; stops at END, marks truncation.
-    fn parse_area(&mut self, area: &[u8], needs_end: bool) {
+    pub(crate) fn parse_area(&mut self, area: &[u8], needs_end: bool) {
         let mut i = 0;
         loop {
             let Some(&c) = area.get(i) else {

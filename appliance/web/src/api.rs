@@ -1171,30 +1171,48 @@ async fn event_stream(State(st): State<AppState>, headers: HeaderMap) -> ApiResu
         .first()
         .map_or(0, |e| e.seq);
     // A browser's stream ends with its session (sign-out, sign-out everywhere).
+    // Besides new events it carries `transfers` snapshots whenever they change.
     let session = auth::session_of(&st, &headers).map(|(id, _)| id);
-    let stream = futures_util::stream::unfold((st, start), move |(st, mut after)| {
-        let session = session.clone();
-        async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(700)).await;
-                if session.as_deref().is_some_and(|id| !st.auth.is_live(id)) {
-                    return None;
-                }
-                let s = st.store.clone();
-                let got = tokio::task::spawn_blocking(move || s.events(after, 50))
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-                    .unwrap_or_default();
-                if let Some(last) = got.last() {
-                    after = last.seq;
-                    let data = serde_json::to_string(&got).unwrap_or_else(|_| "[]".into());
-                    let ev = SseEvent::default().event("events").data(data);
-                    return Some((Ok::<_, Infallible>(ev), (st, after)));
+    let init = (st, start, None::<String>, Vec::<SseEvent>::new());
+    let stream =
+        futures_util::stream::unfold(init, move |(st, mut after, mut last_t, mut queue)| {
+            let session = session.clone();
+            async move {
+                loop {
+                    if !queue.is_empty() {
+                        let ev = queue.remove(0);
+                        return Some((Ok::<_, Infallible>(ev), (st, after, last_t, queue)));
+                    }
+                    tokio::time::sleep(Duration::from_millis(700)).await;
+                    if session.as_deref().is_some_and(|id| !st.auth.is_live(id)) {
+                        return None;
+                    }
+                    let s = st.store.clone();
+                    let got = tokio::task::spawn_blocking(move || s.events(after, 50))
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                        .unwrap_or_default();
+                    if let Some(last) = got.last() {
+                        after = last.seq;
+                        let data = serde_json::to_string(&got).unwrap_or_else(|_| "[]".into());
+                        queue.push(SseEvent::default().event("events").data(data));
+                    }
+                    if let Some(p) = st.transfers.clone() {
+                        let snap = tokio::task::spawn_blocking(move || p.transfers())
+                            .await
+                            .ok();
+                        let text = snap.and_then(|t| serde_json::to_string(&t).ok());
+                        if text.is_some() && text != last_t {
+                            if let Some(d) = &text {
+                                queue.push(SseEvent::default().event("transfers").data(d.clone()));
+                            }
+                            last_t = text;
+                        }
+                    }
                 }
             }
-        }
-    });
+        });
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response())

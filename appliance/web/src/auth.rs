@@ -1,8 +1,9 @@
 //! Sign-in, sessions, CSRF and login throttling for the web UI and API.
 //!
-//! * Sessions live in this process (a restart signs everybody out). The
-//!   cookie `bbx_session` is `HttpOnly; SameSite=Strict; Path=/` and gets
-//!   `Secure` when the service runs behind HTTPS.
+//! * Sessions are kept in memory and, with [`Auth::with_store`], in the
+//!   registry under the SHA-256 of their id, so a restart signs nobody
+//!   out; the idle limit counts across restarts. The cookie `bbx_session`
+//!   is `HttpOnly; SameSite=Strict; Path=/` and gets `Secure` on HTTPS.
 //! * Every mutating request with a session must carry the session's CSRF
 //!   token in the `X-CSRF-Token` header. API tokens (`Authorization:
 //!   Bearer bbx.…`) need no CSRF token: browsers never send them by
@@ -22,7 +23,10 @@ use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
+use bootbox_store::sessions::WebSession;
 use bootbox_store::tokens::Scope;
+use bootbox_store::Store;
+use sha2::{Digest, Sha256};
 
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
@@ -58,13 +62,44 @@ struct Failures {
     locked_until: Option<Instant>,
 }
 
+/// How often a session's last request is written to the registry.
+const PERSIST_EVERY: Duration = Duration::from_secs(60);
+
 /// Sessions and sign-in throttling, shared by all handlers.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Auth {
     sessions: Mutex<HashMap<String, Session>>,
+    /// When each session's `last_seen` was last written to the store.
+    persisted: Mutex<HashMap<String, Instant>>,
     failures: Mutex<HashMap<String, Failures>>,
     /// True when the UI is served over HTTPS (adds `Secure` to cookies).
     pub secure_cookies: bool,
+    store: Option<Arc<Store>>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("sessions", &lock(&self.sessions).len())
+            .field("persistent", &self.store.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Store key of a session id: SHA-256, hex.
+pub fn session_key(id: &str) -> String {
+    Sha256::digest(id.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn now_ms() -> u64 {
+    bootbox_store::model::now_ms()
+}
+
+fn idle_ms() -> u64 {
+    u64::try_from(IDLE.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Who did something and from where, for the audit log.
@@ -103,34 +138,124 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Auth {
+    /// Sessions kept in `store` too (they survive a restart).
+    pub fn with_store(store: Arc<Store>) -> Self {
+        Self {
+            store: Some(store),
+            ..Self::default()
+        }
+    }
+
+    fn persist(&self, id: &str, s: &Session, created_ms: Option<u64>) {
+        let Some(store) = &self.store else { return };
+        let key = session_key(id);
+        let now = now_ms();
+        let created = created_ms
+            .or_else(|| store.web_session(&key).ok().flatten().map(|w| w.created_ms))
+            .unwrap_or(now);
+        let w = WebSession {
+            user: s.user.clone(),
+            csrf: s.csrf.clone(),
+            created_ms: created,
+            last_seen_ms: now,
+        };
+        if let Err(e) = store.put_web_session(&key, &w) {
+            tracing::warn!(error = %e, "cannot store the session; it ends with this process");
+        }
+        lock(&self.persisted).insert(id.to_string(), Instant::now());
+    }
+
+    /// A session from the store, if it is there and not idle too long.
+    fn load(&self, id: &str) -> Option<Session> {
+        let store = self.store.as_ref()?;
+        let key = session_key(id);
+        let w = store.web_session(&key).ok().flatten()?;
+        let age = now_ms().saturating_sub(w.last_seen_ms);
+        if age >= idle_ms() {
+            let _ = store.remove_web_sessions(|k, _| k == key);
+            return None;
+        }
+        let last_seen = Instant::now()
+            .checked_sub(Duration::from_millis(age))
+            .unwrap_or_else(Instant::now);
+        lock(&self.persisted).insert(id.to_string(), last_seen);
+        Some(Session {
+            user: w.user,
+            csrf: w.csrf,
+            last_seen,
+        })
+    }
+
+    fn forget(&self, ids: &[String]) {
+        let mut p = lock(&self.persisted);
+        for id in ids {
+            p.remove(id);
+        }
+        drop(p);
+        if let Some(store) = &self.store {
+            let keys: Vec<String> = ids.iter().map(|i| session_key(i)).collect();
+            let _ = store.remove_web_sessions(|k, _| keys.iter().any(|x| x == k));
+        }
+    }
+
     /// Creates a session for `user`; returns (session id, CSRF token).
     pub fn create_session(&self, user: &str) -> ApiResult<(String, String)> {
         let id = random_hex(32)?;
         let csrf = random_hex(24)?;
-        let mut s = lock(&self.sessions);
-        s.retain(|_, v| v.last_seen.elapsed() < IDLE);
-        s.insert(
-            id.clone(),
-            Session {
-                user: user.to_string(),
-                csrf: csrf.clone(),
-                last_seen: Instant::now(),
-            },
-        );
+        let session = Session {
+            user: user.to_string(),
+            csrf: csrf.clone(),
+            last_seen: Instant::now(),
+        };
+        let expired: Vec<String> = {
+            let mut s = lock(&self.sessions);
+            let old: Vec<String> = s
+                .iter()
+                .filter(|(_, v)| v.last_seen.elapsed() >= IDLE)
+                .map(|(k, _)| k.clone())
+                .collect();
+            s.retain(|_, v| v.last_seen.elapsed() < IDLE);
+            s.insert(id.clone(), session.clone());
+            old
+        };
+        self.forget(&expired);
+        if let Some(store) = &self.store {
+            // Sessions that went idle while nobody used them (also before a restart).
+            let limit = now_ms().saturating_sub(idle_ms());
+            let _ = store.remove_web_sessions(|_, w| w.last_seen_ms < limit);
+        }
+        self.persist(&id, &session, Some(now_ms()));
         Ok((id, csrf))
     }
 
     /// The live session with this id, refreshed.
     pub fn session(&self, id: &str) -> Option<Session> {
         let mut s = lock(&self.sessions);
+        if !s.contains_key(id) {
+            if let Some(loaded) = self.load(id) {
+                s.insert(id.to_string(), loaded);
+            }
+        }
         let live = s.get(id).is_some_and(|v| v.last_seen.elapsed() < IDLE);
         if !live {
-            s.remove(id);
+            let had = s.remove(id).is_some();
+            drop(s);
+            if had {
+                self.forget(&[id.to_string()]);
+            }
             return None;
         }
         let v = s.get_mut(id)?;
         v.last_seen = Instant::now();
-        Some(v.clone())
+        let v = v.clone();
+        drop(s);
+        let due = lock(&self.persisted)
+            .get(id)
+            .is_none_or(|t| t.elapsed() >= PERSIST_EVERY);
+        if due {
+            self.persist(id, &v, None);
+        }
+        Some(v)
     }
 
     /// True while the session exists and is not idle; does not count as
@@ -144,14 +269,36 @@ impl Auth {
     /// Ends one session.
     pub fn end_session(&self, id: &str) {
         lock(&self.sessions).remove(id);
+        self.forget(&[id.to_string()]);
     }
 
-    /// Ends every session of `user`; returns how many.
+    /// Ends every session of `user` (also those only in the store, from
+    /// before a restart); returns how many.
     pub fn end_all(&self, user: &str) -> usize {
-        let mut s = lock(&self.sessions);
-        let before = s.len();
-        s.retain(|_, v| v.user != user);
-        before - s.len()
+        let ended: Vec<String> = {
+            let mut s = lock(&self.sessions);
+            let ids: Vec<String> = s
+                .iter()
+                .filter(|(_, v)| v.user == user)
+                .map(|(k, _)| k.clone())
+                .collect();
+            s.retain(|_, v| v.user != user);
+            ids
+        };
+        let mut keys: std::collections::BTreeSet<String> =
+            ended.iter().map(|i| session_key(i)).collect();
+        {
+            let mut p = lock(&self.persisted);
+            for id in &ended {
+                p.remove(id);
+            }
+        }
+        if let Some(store) = &self.store {
+            if let Ok(removed) = store.remove_web_sessions(|_, w| w.user == user) {
+                keys.extend(removed);
+            }
+        }
+        keys.len()
     }
 
     /// Seconds left of a lock-out for any of `keys`.

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::body::Body;
 use futures_util::StreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Counters of one image.
 #[derive(Debug, Default)]
@@ -18,7 +18,7 @@ struct Counters {
 }
 
 /// A snapshot of one image's HTTP downloads.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HttpImageStats {
     /// Image name (its folder under `images/`).
     pub image: String,

@@ -14,6 +14,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// Human-readable explanation.
     pub message: String,
+    /// Extra top-level fields of the answer (e.g. every bad line).
+    pub details: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -23,7 +25,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            details: None,
         }
+    }
+
+    /// Adds top-level fields (an object) beside `error` in the answer.
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
     }
 
     /// The registry could not be read or written.
@@ -39,7 +48,15 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        let mut body =
+            serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        if let (Some(serde_json::Value::Object(extra)), Some(obj)) =
+            (self.details, body.as_object_mut())
+        {
+            for (k, v) in extra {
+                obj.entry(k).or_insert(v);
+            }
+        }
         (self.status, Json(body)).into_response()
     }
 }

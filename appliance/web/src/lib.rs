@@ -12,8 +12,12 @@ pub mod boot;
 pub mod downloads;
 pub mod error;
 pub mod images;
+pub mod import_lm;
 mod metrics;
+pub mod setup;
 mod timeline;
+pub mod tls;
+pub mod transfers;
 pub mod ui;
 
 use std::sync::Arc;
@@ -42,17 +46,23 @@ pub struct AppState {
     pub images: Option<images::ImagesCtx>,
     /// Sessions and sign-in throttling of the web UI.
     pub auth: Arc<auth::Auth>,
+    /// HTTPS certificate and port, when the UI is served over HTTPS.
+    pub tls: Option<tls::TlsCtx>,
+    /// Running torrent and multicast transfers, when the service has them.
+    pub transfers: Option<transfers::SharedTransferStatus>,
 }
 
 impl AppState {
     /// State for a freshly started service.
     pub fn new(store: Arc<Store>) -> Self {
         Self {
+            auth: Arc::new(auth::Auth::with_store(store.clone())),
             store,
             metrics: Arc::new(Metrics::new()),
             started: Instant::now(),
             images: None,
-            auth: Arc::new(auth::Auth::default()),
+            tls: None,
+            transfers: None,
         }
     }
 }
@@ -65,6 +75,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/hosts/{mac}/timeline", get(timeline::host_timeline))
         .merge(images::routes())
         .merge(api::routes())
+        .merge(tls::routes())
+        .merge(setup::routes())
+        .merge(import_lm::routes())
+        .merge(transfers::routes())
         .merge(ui::routes())
         .layer(axum::middleware::from_fn(auth::peer_header))
         .with_state(state)

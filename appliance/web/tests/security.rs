@@ -164,6 +164,21 @@ fn mutating() -> Vec<(Method, &'static str, Option<Value>)> {
         (Method::POST, "/api/v1/images/win/retain?keep=1", None),
         (Method::DELETE, "/api/v1/images/win", None),
         (Method::PUT, "/api/v1/bootfiles/linbo64", None),
+        (
+            Method::PUT,
+            "/api/v1/settings/tls",
+            Some(json!({ "cert_pem": "x", "key_pem": "y" })),
+        ),
+        (
+            Method::POST,
+            "/api/v1/import/linuxmuster?dry_run=false",
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/setup/preflight",
+            Some(json!({ "interface": "lo", "dhcp_mode": "proxy" })),
+        ),
     ]
 }
 

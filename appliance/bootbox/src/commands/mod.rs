@@ -148,19 +148,3 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     }
     result.with_context(|| format!("cannot write {}", path.display()))
 }
-
-/// Reads a text file a school admin hands us: UTF-8, or (Windows exports)
-/// Latin-1, which is converted with a note on stderr.
-pub fn read_text(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    match String::from_utf8(bytes) {
-        Ok(s) => Ok(s),
-        Err(e) => {
-            eprintln!(
-                "note: {} is not UTF-8; reading it as Latin-1 (ISO-8859-1)",
-                path.display()
-            );
-            Ok(e.into_bytes().iter().map(|&b| b as char).collect())
-        }
-    }
-}

@@ -208,6 +208,72 @@ impl RunningTotals {
     }
 }
 
+impl bootbox_web::transfers::TransferStatus for Transfers {
+    fn transfers(&self) -> bootbox_web::transfers::Transfers {
+        use bootbox_web::transfers::{
+            MulticastReceiver, MulticastSessionStatus, MulticastState, TorrentImageStatus,
+        };
+        let torrent = self
+            .torrents
+            .as_ref()
+            .map(|t| t.stats().torrents)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| TorrentImageStatus {
+                image: image_base(&s.name).to_string(),
+                info_hash: s.info_hash.to_hex(),
+                peers: u32::try_from(s.peers).unwrap_or(u32::MAX),
+                uploaded_bytes: s.bytes_served,
+                active_downloads: u32::try_from(s.active_downloads).unwrap_or(u32::MAX),
+            })
+            .collect();
+        let multicast = self
+            .multicast
+            .as_ref()
+            .map(|m| m.sessions())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| {
+                let total = s.image_bytes;
+                let state = match (s.phase, &s.last_outcome, &s.error) {
+                    (bootbox_udpcast::Phase::Transferring, _, _) => MulticastState::Sending,
+                    (_, _, Some(_)) => MulticastState::Failed,
+                    (bootbox_udpcast::Phase::Finished, Some(bootbox_udpcast::Outcome::Complete), _) => {
+                        MulticastState::Done
+                    }
+                    (bootbox_udpcast::Phase::Finished, _, _) => MulticastState::Failed,
+                    _ => MulticastState::Waiting,
+                };
+                MulticastSessionStatus {
+                    image: s.image.to_string(),
+                    port: s.port,
+                    state,
+                    receivers: s
+                        .receivers
+                        .iter()
+                        .map(|r| MulticastReceiver {
+                            addr: r.ip.to_string(),
+                            progress_percent: match total {
+                                Some(t) if t > 0 => {
+                                    (r.bytes_acked as f64 * 100.0 / t as f64).min(100.0) as f32
+                                }
+                                _ => 0.0,
+                            },
+                        })
+                        .collect(),
+                    bytes_sent: s.bytes_sent,
+                    total_bytes: total,
+                }
+            })
+            .collect();
+        bootbox_web::transfers::Transfers {
+            torrent,
+            multicast,
+            http: self.http.stats(),
+        }
+    }
+}
+
 /// The image folder a file belongs to (`win10.qcow2` → `win10`).
 fn image_base(file: &str) -> &str {
     file.rsplit_once('.').map_or(file, |(b, _)| b)
