@@ -133,6 +133,10 @@ pub struct ServeArgs {
     /// Upload limit of the seeder in MB/s (default: unlimited).
     #[arg(long)]
     pub torrent_upload_mbps: Option<u64>,
+    /// Remote control: the program each command runs through on the
+    /// client (LINBO's `linbo_wrapper`; tests point it at a stand-in).
+    #[arg(long, default_value = "linbo_wrapper")]
+    pub remote_wrapper: String,
 }
 
 /// DHCP roles on the command line.

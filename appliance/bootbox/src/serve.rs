@@ -169,17 +169,22 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
         Ok(key) => tracing::info!(public_key = %key.public.display(), "SSH key for LINBO clients"),
         Err(e) => tracing::warn!(error = %e, "no SSH key: direct remote commands will fail"),
     }
-    let remote = Arc::new(bootbox_remote::Remote::new(
+    let mut remote = bootbox_remote::Remote::new(
         store.clone(),
         dir.root(),
         bootbox_remote::WolDefaults {
             interface: plan.interface.clone(),
             ..Default::default()
         },
-    ));
+    );
+    remote.ssh.wrapper = args.remote_wrapper.clone();
+    let remote = Arc::new(remote);
+    // Jobs from the API and from schedules run here, in the service, and
+    // publish their progress to the event log (the UI's event stream).
+    let remote_service = bootbox_remote::Service::new(remote);
     let scheduler = bootbox_remote::schedule::Scheduler::new(
         store.clone(),
-        remote,
+        Arc::new(remote_service.clone()),
         Arc::new(bootbox_remote::schedule::SystemClock),
     );
     let sched_stop = stop_rx.clone();
@@ -199,6 +204,7 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
     .with_context(|| format!("cannot use the LINBO tree {}", dir.linbo().display()))?;
     let mut state = bootbox_web::AppState::new(store.clone());
     state.metrics = metrics;
+    state.remote = Some(remote_service);
     let mut images = images_ctx(dir, &store, plan.server_ip, args.image_reserve_mib)?;
     if let (true, Some(ip)) = (args.torrent, plan.server_ip) {
         let limit = args.torrent_upload_mbps.map(|m| m * 1_000_000);

@@ -667,7 +667,24 @@ impl JobRegistry {
     /// Starts `spec` in the background; returns the job (for its id,
     /// snapshot and events).
     pub fn start(&self, spec: JobSpec, ssh_cfg: SshConfig, onboot: OnbootDir) -> Job {
+        self.spawn(spec, ssh_cfg, onboot).0
+    }
+
+    /// Like [`JobRegistry::start`], also returning the task that ends with
+    /// the final snapshot and a receiver subscribed before the job began
+    /// (so no event is missed).
+    pub fn spawn(
+        &self,
+        spec: JobSpec,
+        ssh_cfg: SshConfig,
+        onboot: OnbootDir,
+    ) -> (
+        Job,
+        tokio::task::JoinHandle<JobSnapshot>,
+        broadcast::Receiver<JobEvent>,
+    ) {
         let job = Job::new(&spec);
+        let events = job.subscribe();
         {
             let mut jobs = self.lock();
             jobs.push(job.clone());
@@ -683,8 +700,8 @@ impl JobRegistry {
             }
         }
         let j = job.clone();
-        tokio::spawn(async move { j.run(&spec, &ssh_cfg, &onboot).await });
-        job
+        let task = tokio::spawn(async move { j.run(&spec, &ssh_cfg, &onboot).await });
+        (job, task, events)
     }
 
     /// One job by id.

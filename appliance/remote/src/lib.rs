@@ -119,6 +119,98 @@ impl Remote {
     }
 }
 
+/// Remote control inside the service (`bootbox serve`): jobs run in the
+/// background, are kept for the API ([`JobRegistry`]) and publish every
+/// change to the store's event log (`remote.job.host`,
+/// `remote.job.finished`), which the web UI's event stream carries.
+/// Scheduled runs go through it too, so they show up beside API jobs.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// Settings and registry.
+    pub remote: Arc<Remote>,
+    /// The jobs of this process.
+    pub jobs: JobRegistry,
+}
+
+impl Service {
+    /// A service over `remote` keeping the newest 100 finished jobs.
+    pub fn new(remote: Arc<Remote>) -> Self {
+        Self {
+            remote,
+            jobs: JobRegistry::default(),
+        }
+    }
+
+    /// Starts a prepared job in the background. Returns the job and the
+    /// task that ends with its final snapshot.
+    pub fn start(&self, spec: JobSpec) -> (Job, tokio::task::JoinHandle<JobSnapshot>) {
+        let (job, task, mut rx) =
+            self.jobs
+                .spawn(spec, self.remote.ssh.clone(), self.remote.onboot.clone());
+        let store = self.remote.store.clone();
+        tokio::spawn(async move {
+            loop {
+                let ev = match rx.recv().await {
+                    Ok(ev) => ev,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => break,
+                };
+                let (action, msg, last) = match &ev {
+                    JobEvent::Host { job, report } => {
+                        ("remote.job.host", host_line(*job, report), false)
+                    }
+                    JobEvent::Finished { snapshot } => (
+                        "remote.job.finished",
+                        format!("job {} finished: {}", snapshot.id, snapshot.summary()),
+                        true,
+                    ),
+                };
+                let s = store.clone();
+                let _ = tokio::task::spawn_blocking(move || s.record(action, msg)).await;
+                if last {
+                    break;
+                }
+            }
+        });
+        (job, task)
+    }
+}
+
+/// One line for the event log: `job 3: pc01 done (sync:1=0 start:1=0)`.
+fn host_line(job: u64, r: &HostReport) -> String {
+    let status = serde_json::to_value(r.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let cmds: Vec<String> = r
+        .commands
+        .iter()
+        .map(|c| match c.exit_code {
+            Some(code) => format!("{}={code}", c.command),
+            None => format!("{}=-", c.command),
+        })
+        .collect();
+    let mut line = format!("job {job}: {} {status}", r.host);
+    if !cmds.is_empty() {
+        line.push_str(&format!(" ({})", cmds.join(" ")));
+    }
+    if let Some(e) = &r.error {
+        line.push_str(&format!(" — {e}"));
+    }
+    line
+}
+
+impl schedule::Runner for Service {
+    async fn run(&self, s: &Schedule) -> Result<JobSnapshot> {
+        let p = self.remote.prepare(&request_for(s))?;
+        let (job, task) = self.start(p.spec);
+        Ok(match task.await {
+            Ok(snap) => snap,
+            Err(_) => job.snapshot(),
+        })
+    }
+}
+
 /// The request a schedule stands for.
 pub fn request_for(s: &Schedule) -> Request {
     let mut req = Request::new(Target::from(&s.target));

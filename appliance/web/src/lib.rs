@@ -12,6 +12,7 @@ pub mod boot;
 pub mod error;
 pub mod images;
 mod metrics;
+pub mod remote_api;
 mod timeline;
 pub mod ui;
 
@@ -41,6 +42,8 @@ pub struct AppState {
     pub images: Option<images::ImagesCtx>,
     /// Sessions and sign-in throttling of the web UI.
     pub auth: Arc<auth::Auth>,
+    /// Remote control (jobs, on-boot files), when the service runs it.
+    pub remote: Option<bootbox_remote::Service>,
 }
 
 impl AppState {
@@ -52,6 +55,7 @@ impl AppState {
             started: Instant::now(),
             images: None,
             auth: Arc::new(auth::Auth::default()),
+            remote: None,
         }
     }
 }
@@ -64,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/hosts/{mac}/timeline", get(timeline::host_timeline))
         .merge(images::routes())
         .merge(api::routes())
+        .merge(remote_api::routes())
         .merge(ui::routes())
         .layer(axum::middleware::from_fn(auth::peer_header))
         .with_state(state)
