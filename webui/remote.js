@@ -21,6 +21,9 @@ Object.assign(T.en, {
   summary: "Summary", failed_hosts: "Failed PCs", yes: "yes", no: "no", deleted: "Deleted.",
   s_pending: "pending", s_woken: "woken", s_running: "running", s_scheduled: "scheduled", s_done: "done", s_failed: "failed",
   s_timed_out: "timed out", s_offline: "offline", s_not_picked_up: "not picked up",
+  mail: "E-mail when a scheduled run fails", mail_on: "Send e-mails", smtp_host: "SMTP server", smtp_port: "Port", smtp_sec: "Connection security",
+  sec_starttls: "STARTTLS (required)", sec_none: "None (trusted relay only)", mail_from: "Sender address", mail_to: "Recipients (comma-separated)",
+  smtp_user: "User name (optional, for SMTP AUTH)", smtp_pw: "Password", pw_kept: "stored – leave empty to keep", mail_test: "Send test mail", mail_sent: "Test mail sent.",
 });
 Object.assign(T.de, {
   remote: "Fernsteuerung", rc_title: "Fernbefehl", rc_open: "Fernbefehl…", rc_target: "Ziel", rc_kind: "Art des Ziels",
@@ -37,6 +40,9 @@ Object.assign(T.de, {
   summary: "Zusammenfassung", failed_hosts: "Fehlgeschlagene PCs", yes: "ja", no: "nein", deleted: "Gelöscht.",
   s_pending: "wartet", s_woken: "geweckt", s_running: "läuft", s_scheduled: "geplant", s_done: "fertig", s_failed: "fehlgeschlagen",
   s_timed_out: "Zeit überschritten", s_offline: "nicht erreichbar", s_not_picked_up: "nicht abgeholt",
+  mail: "E-Mail, wenn ein geplanter Lauf fehlschlägt", mail_on: "E-Mails senden", smtp_host: "SMTP-Server", smtp_port: "Port", smtp_sec: "Verbindungssicherheit",
+  sec_starttls: "STARTTLS (erforderlich)", sec_none: "Keine (nur vertrauenswürdiges Relay)", mail_from: "Absenderadresse", mail_to: "Empfänger (durch Komma getrennt)",
+  smtp_user: "Benutzername (optional, für SMTP AUTH)", smtp_pw: "Passwort", pw_kept: "gespeichert – leer lassen zum Beibehalten", mail_test: "Test-Mail senden", mail_sent: "Test-Mail gesendet.",
 });
 const nav = document.getElementById("nav");
 if (document.body.dataset.user && nav) nav.append(h("a", { href: "/remote", "aria-current": PAGE === "remote" ? "page" : null }, t("remote")));
@@ -208,6 +214,30 @@ async function pageRemote() {
         h("td", { class: "mono" }, (s.onboot ? "-p " : "-c ") + s.commands), h("td", {}, s.enabled ? t("enabled") : t("disabled")), h("td", {}, fmtTime(s.next_ms)), h("td", {}, tg, hi));
     })) : h("p", {}, t("none")));
   }
+  async function mailForm() {
+    const m = await api("GET", "/api/v1/remote/mail");
+    const o = h("div", {});
+    const on = h("input", { type: "checkbox", id: "mail-on", checked: m.enabled });
+    const [wh, host] = field(t("smtp_host"), { id: "mail-host", value: m.host || "" });
+    const [wp, port] = field(t("smtp_port"), { id: "mail-port", type: "number", min: "1", max: "65535", value: m.port || 587, inputmode: "numeric" });
+    const [ws, sec] = select(t("smtp_sec"), [["starttls", t("sec_starttls")], ["none", t("sec_none")]], m.security || "starttls", { id: "mail-sec" });
+    const [wf, from] = field(t("mail_from"), { id: "mail-from", type: "email", value: m.from || "" });
+    const [wt, to] = field(t("mail_to"), { id: "mail-to", value: (m.to || []).join(", ") });
+    const [wu, user] = field(t("smtp_user"), { id: "mail-user", autocomplete: "off", value: m.username || "" });
+    const [wpw, pw] = field(t("smtp_pw"), { id: "mail-pw", type: "password", autocomplete: "new-password", placeholder: m.password_set ? t("pw_kept") : "" });
+    const save = h("button", { type: "submit", id: "mail-save" }, t("save"));
+    const test = h("button", { type: "button", class: "sec", id: "mail-test" }, t("mail_test"));
+    const f = h("form", { class: "card", "aria-labelledby": "mail-h" }, h("h2", { id: "mail-h" }, t("mail")),
+      h("div", {}, on, " ", h("label", { class: "inline", for: "mail-on" }, t("mail_on"))), h("div", { class: "row" }, wh, wp, ws), wf, wt, h("div", { class: "row" }, wu, wpw), save, test, o);
+    f.addEventListener("submit", action(save, o, async () => {
+      const body = { enabled: on.checked, host: host.value.trim(), port: parseInt(port.value, 10) || 0, security: sec.value, from: from.value.trim(),
+        to: to.value.split(",").map(x => x.trim()).filter(Boolean), username: user.value.trim() || null };
+      if (pw.value) body.password = pw.value;
+      await api("PUT", "/api/v1/remote/mail", body); pw.value = ""; msg(o, t("saved"), true);
+    }));
+    test.addEventListener("click", action(test, o, async () => { await api("POST", "/api/v1/remote/mail/test"); msg(o, t("mail_sent"), true); }));
+    main.append(f);
+  }
   // Live progress: job events arrive on the event stream; the snapshot is read again.
   let pending = false;
   listeners.push(evs => {
@@ -215,7 +245,7 @@ async function pageRemote() {
     pending = true;
     setTimeout(() => { pending = false; loadJobs().catch(() => {}); loadOnboot().catch(() => {}); }, 200);
   });
-  await Promise.all([loadJobs(), loadOnboot(), loadSchedules()]);
+  await Promise.all([loadJobs(), loadOnboot(), loadSchedules(), mailForm()]);
 }
 pages.remote = pageRemote;
 });

@@ -271,6 +271,20 @@ await test("remote command dialog: invalid command inline, on-boot job for one h
   const ev = await apiGet("/api/v1/events?kind=audit&limit=50");
   assert(ev.some(e => e.action === "remote.job.start") && ev.some(e => e.action === "remote.onboot.delete"), "job start and delete audited");
   await shot("24-remote-deleted");
+  // Failure mails: the SMTP password is stored but never shown again.
+  await page.check("#mail-on");
+  await page.fill("#mail-host", "smtp.school.example");
+  await page.fill("#mail-port", "587");
+  await page.fill("#mail-from", "bootbox@school.example");
+  await page.fill("#mail-to", "it@school.example, hausmeister@school.example");
+  await page.fill("#mail-user", "bootbox");
+  await page.fill("#mail-pw", "relay-secret-123");
+  await page.click("#mail-save");
+  await page.waitForSelector("form[aria-labelledby=mail-h] .msg.ok");
+  const m = await apiGet("/api/v1/remote/mail");
+  assert(m.password_set === true && !JSON.stringify(m).includes("relay-secret") && m.to.length === 2, "mail settings: " + JSON.stringify(m));
+  await go("/remote");
+  assert(await page.inputValue("#mail-pw") === "", "password not sent back to the page");
 });
 
 await test("remote page: no serious accessibility violations, dialog open too", async () => {

@@ -14,6 +14,7 @@
 //! | [`plan`] | `linbo-remote`'s option rules → a checked job |
 //! | [`schedule`] | cron-style schedules (time zones, no double runs, missed-run policy, history, webhook on failure) |
 //! | [`webhook`] | JSON POST to an `http://` URL |
+//! | [`mail`] | failure mails over SMTP (STARTTLS or plain, optional AUTH) |
 //!
 //! ## SSH: the system OpenSSH client
 //!
@@ -53,6 +54,7 @@
 
 pub mod error;
 pub mod job;
+pub mod mail;
 pub mod onboot;
 pub mod plan;
 pub mod schedule;

@@ -520,6 +520,24 @@ async fn schedule_created_over_the_api_fires_once_with_the_injected_clock() {
         .expect("some");
     assert_eq!(saved["next_ms"], serde_json::json!(at));
 
+    // Failure mail to the suite's aiosmtpd on the box namespace's loopback.
+    let smtp = std::env::var("BBRC_SMTP").ok();
+    if let Some((host, port)) = smtp.as_deref().and_then(|a| a.rsplit_once(':')) {
+        store
+            .set_mail_settings(
+                bootbox_store::secrets::MailSettings {
+                    enabled: true,
+                    host: host.into(),
+                    port: port.parse().expect("port"),
+                    security: bootbox_store::secrets::MailSecurity::None,
+                    from: "bootbox@school.example".into(),
+                    to: vec!["it@school.example".into()],
+                    ..Default::default()
+                },
+                "test",
+            )
+            .expect("mail settings");
+    }
     let clock = Arc::new(ManualClock::new(at - 1_000));
     let sched = Scheduler::new(store.clone(), Arc::new(service.clone()), clock.clone());
     assert!(sched.tick().await.expect("tick").is_empty(), "not yet");
@@ -527,6 +545,33 @@ async fn schedule_created_over_the_api_fires_once_with_the_injected_clock() {
     let fired = sched.tick().await.expect("tick");
     assert_eq!(fired.len(), 1, "{fired:?}");
     assert_eq!(fired[0].outcome, RunOutcome::Failed);
+    if smtp.is_some() {
+        assert_eq!(fired[0].mail, Some(Ok(())), "failure mail");
+        let out = lan.dir.join("smtp.out");
+        let want = format!("- {} failed (sync:1=9)", lan.clients[4].host);
+        let t = Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&out).unwrap_or_default();
+            if text.contains(&want) {
+                assert!(
+                    text.contains("Subject: [bootbox] schedule lan-api: 1 host(s) failed"),
+                    "{text}"
+                );
+                assert!(
+                    !text.contains(&format!("- {} ", lan.clients[0].host)),
+                    "{text}"
+                );
+                break;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "mail not received: {text}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    } else {
+        eprintln!("note: BBRC_SMTP not set, failure mail not checked");
+    }
     clock.set(at + 30_000);
     assert!(sched.tick().await.expect("tick").is_empty(), "fires once");
     assert_eq!(lan.log(0), vec!["sync:1"]);

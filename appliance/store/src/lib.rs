@@ -20,6 +20,7 @@ mod import;
 pub mod jobs;
 pub mod model;
 pub mod schema;
+pub mod secrets;
 mod store;
 mod tables;
 pub mod tokens;

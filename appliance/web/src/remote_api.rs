@@ -14,6 +14,8 @@
 //! | GET/PUT/DELETE | `/api/v1/remote/schedules/{name}` | read / replace / delete |
 //! | PUT | `/api/v1/remote/schedules/{name}/enabled` | `{"enabled": bool}` |
 //! | GET | `/api/v1/remote/schedules/{name}/runs` | history |
+//! | GET/PUT | `/api/v1/remote/mail` | SMTP settings for failure mails (the password is write-only) |
+//! | POST | `/api/v1/remote/mail/test` | send a test mail |
 //!
 //! Auth as in [`crate::api`]: reads need the `read` scope, changes a
 //! session plus CSRF token or an `admin` token; every change is audited.
@@ -29,6 +31,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use bootbox_remote::{RemoteError, Request, Service};
 use bootbox_store::jobs::{Schedule, ScheduleTarget, WakeSettings};
+use bootbox_store::secrets::{MailSecurity, MailSettings};
 use bootbox_store::tokens::Scope;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -66,6 +69,8 @@ pub fn routes() -> Router<AppState> {
             put(enable_schedule),
         )
         .route("/api/v1/remote/schedules/{name}/runs", get(schedule_runs))
+        .route("/api/v1/remote/mail", get(get_mail).put(put_mail))
+        .route("/api/v1/remote/mail/test", post(test_mail))
 }
 
 fn body<T: DeserializeOwned>(b: &Bytes) -> ApiResult<T> {
@@ -462,4 +467,84 @@ async fn schedule_runs(
         .schedule_runs(Some(&name), q.limit.unwrap_or(20).clamp(1, 500))
         .map_err(ApiError::store)?;
     ok_json(runs)
+}
+
+// ----- failure mails -------------------------------------------------------------
+
+fn mail_json(m: &MailSettings) -> serde_json::Value {
+    let mut v = serde_json::to_value(m).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("password");
+    }
+    v["password_set"] = json!(m.password.as_deref().is_some_and(|p| !p.is_empty()));
+    v
+}
+
+async fn get_mail(State(st): State<AppState>, headers: HeaderMap) -> ApiResult {
+    require(&st, &headers, Scope::Admin, false)?;
+    ok_json(mail_json(
+        &st.store.mail_settings().map_err(ApiError::store)?,
+    ))
+}
+
+/// The body of `PUT /api/v1/remote/mail`: the settings; `password` absent
+/// keeps the stored one, `""` removes it.
+#[derive(Debug, Deserialize)]
+struct MailReq {
+    #[serde(flatten)]
+    settings: MailSettings,
+}
+
+async fn put_mail(State(st): State<AppState>, headers: HeaderMap, b: Bytes) -> ApiResult {
+    let actor = require(&st, &headers, Scope::Admin, true)?;
+    let req: MailReq = body(&b)?;
+    let mut m = req.settings;
+    let old = st.store.mail_settings().map_err(ApiError::store)?;
+    m.password = match m.password.as_deref() {
+        None => old.password,
+        Some("") => None,
+        Some(p) => Some(p.to_string()),
+    };
+    m.username = m.username.filter(|u| !u.trim().is_empty());
+    if m.port == 0 {
+        m.port = match m.security {
+            MailSecurity::Starttls => 587,
+            MailSecurity::None => 25,
+        };
+    }
+    st.store
+        .set_mail_settings(m, &actor.audit())
+        .map_err(store_error)?;
+    ok_json(mail_json(
+        &st.store.mail_settings().map_err(ApiError::store)?,
+    ))
+}
+
+async fn test_mail(State(st): State<AppState>, headers: HeaderMap) -> ApiResult {
+    let actor = require(&st, &headers, Scope::Admin, true)?;
+    let m = st.store.mail_settings().map_err(ApiError::store)?;
+    if !m.enabled {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "mail_off",
+            "failure mails are not enabled",
+        ));
+    }
+    let r = bootbox_remote::mail::send(
+        &m,
+        "[bootbox] test mail",
+        "This is a test of Bootbox's failure mails.\n",
+        std::time::Duration::from_secs(15),
+    )
+    .await;
+    let _ = st.store.audit(
+        &actor.audit(),
+        "mail.test",
+        match &r {
+            Ok(()) => format!("test mail sent to {}", m.to.join(",")),
+            Err(e) => format!("test mail failed: {e}"),
+        },
+    );
+    r.map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "mail_failed", e.to_string()))?;
+    ok_json(json!({ "sent": true }))
 }

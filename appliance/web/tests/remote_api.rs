@@ -359,3 +359,58 @@ async fn without_remote_control_the_answer_is_a_clear_error() {
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(v["error"]["code"], "remote_off");
 }
+
+#[tokio::test]
+async fn smtp_password_is_write_only() {
+    let b = boxed(true);
+    let (cookie, csrf) = session(&b).await;
+    let h = [("cookie", cookie.as_str()), ("x-csrf-token", csrf.as_str())];
+    let mail = json!({ "enabled": true, "host": "127.0.0.1", "port": 2525, "security": "none",
+                       "from": "bootbox@school.example", "to": ["it@school.example"],
+                       "username": "relay", "password": "s3cret-relay-pw" });
+    let (s, v, _) = call(
+        &b.app,
+        Method::PUT,
+        "/api/v1/remote/mail",
+        &h[..1],
+        Some(mail.clone()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "CSRF needed: {v}");
+    let (s, v, _) = call(&b.app, Method::PUT, "/api/v1/remote/mail", &h, Some(mail)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["password_set"], true);
+    assert!(!v.to_string().contains("s3cret"), "{v}");
+    // Without a password field the stored one stays.
+    let (s, v, _) = call(
+        &b.app,
+        Method::PUT,
+        "/api/v1/remote/mail",
+        &h,
+        Some(json!({ "enabled": true, "host": "127.0.0.1", "port": 2525, "security": "none",
+                     "from": "bootbox@school.example", "to": ["x@school.example"], "username": "relay" })),
+    )
+    .await;
+    assert_eq!(
+        (s, &v["password_set"]),
+        (StatusCode::OK, &json!(true)),
+        "{v}"
+    );
+    assert_eq!(
+        b.store.mail_settings().expect("read").password.as_deref(),
+        Some("s3cret-relay-pw")
+    );
+    let (_, v, _) = call(&b.app, Method::GET, "/api/v1/remote/mail", &h, None).await;
+    assert!(!v.to_string().contains("s3cret"), "{v}");
+    let (s, v, _) = call(
+        &b.app,
+        Method::PUT,
+        "/api/v1/remote/mail",
+        &h,
+        Some(json!({ "enabled": true, "host": "x", "port": 25, "from": "nobody", "to": [] })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let events = b.store.recent_events(50).expect("events");
+    assert!(events.iter().all(|e| !e.message.contains("s3cret")));
+}
