@@ -137,6 +137,10 @@ pub struct ServeArgs {
     /// client (LINBO's `linbo_wrapper`; tests point it at a stand-in).
     #[arg(long, default_value = "linbo_wrapper")]
     pub remote_wrapper: String,
+    /// Remote control: where a client's upload finds its one-time
+    /// credential (LINBO: /tmp/rsyncd.secrets; tests point it elsewhere).
+    #[arg(long, default_value = "/tmp/rsyncd.secrets")]
+    pub remote_secrets_path: String,
 }
 
 /// DHCP roles on the command line.

@@ -178,6 +178,7 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
         },
     );
     remote.ssh.wrapper = args.remote_wrapper.clone();
+    remote.ssh.secrets_path = args.remote_secrets_path.clone();
     let remote = Arc::new(remote);
     // Jobs from the API and from schedules run here, in the service, and
     // publish their progress to the event log (the UI's event stream).
@@ -195,13 +196,18 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
         Ok(())
     });
 
-    let boot = bootbox_web::boot::BootState::new(
+    let mut boot = bootbox_web::boot::BootState::new(
         store.clone(),
         boot_cfg.clone(),
         &dir.linbo(),
         recorder.clone(),
     )
     .with_context(|| format!("cannot use the LINBO tree {}", dir.linbo().display()))?;
+    // A fetched on-boot file with an upload: push the one-time credential.
+    let pusher = remote_service.clone();
+    boot.onboot_fetched = Some(Arc::new(move |host: &str, text: &str| {
+        pusher.onboot_fetched(host, text)
+    }));
     let mut state = bootbox_web::AppState::new(store.clone());
     state.metrics = metrics;
     state.remote = Some(remote_service);

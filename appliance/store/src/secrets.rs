@@ -244,15 +244,15 @@ impl Store {
         Ok(format!("bbu.{id}.{secret}"))
     }
 
-    /// Checks `text` for an upload by `host` of `image` and spends it: in
-    /// one write transaction, so a credential passes at most once.
-    /// `host` is `None` when the caller cannot tell who uploads (then only
-    /// the image binding is checked).
+    /// Checks `text` for an upload of `image` and spends it: in one write
+    /// transaction, so a credential passes at most once. `from_host` says
+    /// whether the request may come from the credential's host (the caller
+    /// compares the client address with the host's fixed IP).
     pub fn redeem_upload_credential(
         &self,
         text: &str,
-        host: Option<&str>,
         image: &str,
+        from_host: impl Fn(&str) -> bool,
     ) -> Result<std::result::Result<UploadCredential, CredentialRefused>> {
         let Some((id, secret)) = split_credential(text) else {
             return Ok(Err(CredentialRefused::Unknown));
@@ -278,9 +278,7 @@ impl Store {
                 Err(CredentialRefused::Spent)
             } else if now > c.expires_ms {
                 Err(CredentialRefused::Expired)
-            } else if host.is_some_and(|h| h != c.host)
-                || c.image.as_deref().is_some_and(|i| i != image)
-            {
+            } else if !from_host(&c.host) || c.image.as_deref().is_some_and(|i| i != image) {
                 Err(CredentialRefused::Mismatch(format!(
                     "host {}{}",
                     c.host,
@@ -349,27 +347,27 @@ mod tests {
         let (id, secret) = split_credential(&text).expect("split");
         let wrong = format!("bbu.{id}.{}", "0".repeat(64));
         assert_eq!(
-            s.redeem_upload_credential(&wrong, Some("pc01"), "win11")
+            s.redeem_upload_credential(&wrong, "win11", |h| h == "pc01")
                 .expect("db"),
             Err(CredentialRefused::Unknown)
         );
         assert!(matches!(
-            s.redeem_upload_credential(&text, Some("pc02"), "win11")
+            s.redeem_upload_credential(&text, "win11", |h| h == "pc02")
                 .expect("db"),
             Err(CredentialRefused::Mismatch(_))
         ));
         assert!(matches!(
-            s.redeem_upload_credential(&text, Some("pc01"), "other")
+            s.redeem_upload_credential(&text, "other", |h| h == "pc01")
                 .expect("db"),
             Err(CredentialRefused::Mismatch(_))
         ));
         let c = s
-            .redeem_upload_credential(&text, Some("pc01"), "win11")
+            .redeem_upload_credential(&text, "win11", |h| h == "pc01")
             .expect("db")
             .expect("first use");
         assert_eq!(c.host, "pc01");
         assert_eq!(
-            s.redeem_upload_credential(&text, Some("pc01"), "win11")
+            s.redeem_upload_credential(&text, "win11", |h| h == "pc01")
                 .expect("db"),
             Err(CredentialRefused::Spent)
         );
@@ -386,7 +384,7 @@ mod tests {
             .expect("issue");
         std::thread::sleep(std::time::Duration::from_millis(5));
         assert_eq!(
-            s.redeem_upload_credential(&text, Some("pc01"), "any")
+            s.redeem_upload_credential(&text, "any", |h| h == "pc01")
                 .expect("db"),
             Err(CredentialRefused::Expired)
         );

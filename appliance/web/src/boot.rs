@@ -38,7 +38,13 @@ pub struct BootState {
     pub linbo_root: Arc<PathBuf>,
     /// Timeline reporting.
     pub recorder: Recorder,
+    /// Called with (host, file content) when a client fetched its on-boot
+    /// file (remote control pushes upload credentials then).
+    pub onboot_fetched: Option<OnbootHook>,
 }
+
+/// See [`BootState::onboot_fetched`].
+pub type OnbootHook = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
 impl BootState {
     /// Creates the state; `linbo_root` must exist.
@@ -53,6 +59,7 @@ impl BootState {
             cfg: Arc::new(cfg),
             linbo_root: Arc::new(linbo_root.canonicalize()?),
             recorder,
+            onboot_fetched: None,
         })
     }
 }
@@ -298,6 +305,12 @@ async fn onboot_once(
     let store = st.store.clone();
     let msg = format!("on-boot file {path} fetched by {who} and removed");
     let _ = tokio::task::spawn_blocking(move || store.record("remote.onboot.fetched", msg)).await;
+    if let (Some(hook), Some(host)) = (
+        &st.onboot_fetched,
+        full.file_stem().and_then(|h| h.to_str()),
+    ) {
+        hook(host, &String::from_utf8_lossy(&body));
+    }
     (
         [
             (header::CONTENT_TYPE, "text/plain; charset=utf-8"),

@@ -187,7 +187,7 @@ async fn start_job(State(st): State<AppState>, headers: HeaderMap, b: Bytes) -> 
     let p = svc.remote.prepare(&req.request()).map_err(remote_error)?;
     let hosts: Vec<String> = p.spec.hosts.iter().map(|h| h.hostname.clone()).collect();
     let title = p.spec.title.clone();
-    let (job, _task) = svc.start(p.spec);
+    let (job, _task) = svc.start(p.spec).map_err(remote_error)?;
     let id = job.id();
     let _ = st.store.audit(
         &actor.audit(),
@@ -547,4 +547,44 @@ async fn test_mail(State(st): State<AppState>, headers: HeaderMap) -> ApiResult 
     );
     r.map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "mail_failed", e.to_string()))?;
     ok_json(json!({ "sent": true }))
+}
+
+// ----- one-time upload credentials ------------------------------------------------
+
+/// Authorises an image upload: a LINBO client's one-time credential
+/// (`Authorization: Bearer bbu.…`, see `bootbox_remote::upload`) — spent
+/// here, bound to its host (which must upload from its fixed address, if it
+/// has one) and image — or else an `images` token / session with CSRF.
+/// Returns the audit actor.
+pub fn authorize_upload(st: &AppState, headers: &HeaderMap, image: &str) -> ApiResult<String> {
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| t.starts_with("bbu."));
+    let Some(text) = bearer else {
+        return crate::images::authorize(st, headers, Scope::Images);
+    };
+    let peer = crate::auth::peer(headers);
+    let peer_ip: Option<std::net::Ipv4Addr> = peer.parse().ok();
+    let hosts = st.store.hosts().map_err(ApiError::store)?;
+    let from_host = |name: &str| {
+        hosts
+            .iter()
+            .find(|h| h.hostname == name)
+            .is_some_and(|h| h.ip.addr().is_none_or(|ip| Some(ip) == peer_ip))
+    };
+    match st
+        .store
+        .redeem_upload_credential(text, image, from_host)
+        .map_err(ApiError::store)?
+    {
+        Ok(c) => Ok(format!("host:{}@{peer}", c.host)),
+        Err(e) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "upload_credential",
+            e.to_string(),
+        )),
+    }
 }

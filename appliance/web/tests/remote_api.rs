@@ -414,3 +414,87 @@ async fn smtp_password_is_write_only() {
     let events = b.store.recent_events(50).expect("events");
     assert!(events.iter().all(|e| !e.message.contains("s3cret")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_time_upload_credential_works_once_and_not_after_expiry() {
+    let b = boxed(true);
+    let mut st = AppState::new(b.store.clone());
+    let tree = bootbox_images::ImageTree::open(&b.dir.path().join("linbo")).expect("tree");
+    st.images = Some(bootbox_web::images::ImagesCtx {
+        tree: Arc::new(tree),
+        limits: bootbox_images::UploadLimits {
+            reserve: 0,
+            ..bootbox_images::UploadLimits::default()
+        },
+        server_ip: None,
+        hooks: None,
+    });
+    let app = router(st);
+    let put = |cred: String| {
+        let app = app.clone();
+        async move {
+            let req = Request::builder()
+                .method(Method::PUT)
+                .uri("/api/v1/images/win11/files/win11.qcow2")
+                .header("authorization", format!("Bearer {cred}"))
+                .body(Body::from("qcow2 bytes"))
+                .expect("request");
+            let resp = app.oneshot(req).await.expect("response");
+            let s = resp.status();
+            let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+                .await
+                .expect("body");
+            (
+                s,
+                serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
+            )
+        }
+    };
+    let cred = b
+        .store
+        .issue_upload_credential("pc1", Some("win11"), 3_600_000, "test")
+        .expect("issue");
+    let (s, v) = put(cred.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, v) = put(cred).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+    assert_eq!(v["error"]["code"], "upload_credential");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("already used"),
+        "{v}"
+    );
+    // Another image than the one it was issued for.
+    let other = b
+        .store
+        .issue_upload_credential("pc1", Some("ubuntu"), 3_600_000, "test")
+        .expect("issue");
+    assert_eq!(put(other).await.0, StatusCode::UNAUTHORIZED);
+    // Expired.
+    let late = b
+        .store
+        .issue_upload_credential("pc1", Some("win11"), 0, "test")
+        .expect("issue");
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let (s, v) = put(late).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("expired"),
+        "{v}"
+    );
+    // A made-up one.
+    let fake = format!("bbu.{}.{}", "a".repeat(16), "b".repeat(64));
+    assert_eq!(put(fake).await.0, StatusCode::UNAUTHORIZED);
+    let events = b.store.recent_events(50).expect("events");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "image.upload" && e.actor.starts_with("host:pc1@")),
+        "{events:?}"
+    );
+}
