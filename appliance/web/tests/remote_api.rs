@@ -156,6 +156,12 @@ async fn every_mutating_remote_endpoint_needs_a_session_with_csrf() {
             Some(json!({ "enabled": false })),
         ),
         (Method::DELETE, "/api/v1/remote/schedules/night", None),
+        (
+            Method::PUT,
+            "/api/v1/remote/mail",
+            Some(json!({ "enabled": false })),
+        ),
+        (Method::POST, "/api/v1/remote/mail/test", None),
     ];
     for (m, uri, body) in cases {
         let (s, v, _) = call(&b.app, m.clone(), uri, &[], body.clone()).await;
