@@ -23,6 +23,8 @@ Object.assign(T.en, {
   s_timed_out: "timed out", s_offline: "offline", s_not_picked_up: "not picked up",
   mail: "E-mail when a scheduled run fails", mail_on: "Send e-mails", smtp_host: "SMTP server", smtp_port: "Port", smtp_sec: "Connection security",
   sec_starttls: "STARTTLS (required)", sec_none: "None (trusted relay only)", mail_from: "Sender address", mail_to: "Recipients (comma-separated)",
+  sched_save: "Save as schedule instead", sched_name: "Schedule name (a-z, 0-9, -)", sched_cron: "When (cron: minute hour day month weekday, e.g. 30 18 * * mon,wed)",
+  sched_tz: "Time zone (e.g. Europe/Berlin; empty: the box's)", sched_btn: "Save schedule", sched_saved: "Schedule {n} saved.",
   smtp_user: "User name (optional, for SMTP AUTH)", smtp_pw: "Password", pw_kept: "stored – leave empty to keep", mail_test: "Send test mail", mail_sent: "Test mail sent.",
 });
 Object.assign(T.de, {
@@ -42,6 +44,8 @@ Object.assign(T.de, {
   s_timed_out: "Zeit überschritten", s_offline: "nicht erreichbar", s_not_picked_up: "nicht abgeholt",
   mail: "E-Mail, wenn ein geplanter Lauf fehlschlägt", mail_on: "E-Mails senden", smtp_host: "SMTP-Server", smtp_port: "Port", smtp_sec: "Verbindungssicherheit",
   sec_starttls: "STARTTLS (erforderlich)", sec_none: "Keine (nur vertrauenswürdiges Relay)", mail_from: "Absenderadresse", mail_to: "Empfänger (durch Komma getrennt)",
+  sched_save: "Stattdessen als Zeitplan speichern", sched_name: "Name des Zeitplans (a-z, 0-9, -)", sched_cron: "Wann (cron: Minute Stunde Tag Monat Wochentag, z. B. 30 18 * * mon,wed)",
+  sched_tz: "Zeitzone (z. B. Europe/Berlin; leer: die der Box)", sched_btn: "Zeitplan speichern", sched_saved: "Zeitplan {n} gespeichert.",
   smtp_user: "Benutzername (optional, für SMTP AUTH)", smtp_pw: "Passwort", pw_kept: "gespeichert – leer lassen zum Beibehalten", mail_test: "Test-Mail senden", mail_sent: "Test-Mail gesendet.",
 });
 const nav = document.getElementById("nav");
@@ -78,6 +82,11 @@ function dialog(hosts, onStarted) {
   const [wb, batch] = field(t("rc_batch"), { id: "rc-batch", type: "number", min: "1", value: "1", inputmode: "numeric" });
   const [wgp, gap] = field(t("rc_gap"), { id: "rc-gap", type: "number", min: "0", value: "1", inputmode: "numeric" });
   const wakeBox = h("div", { class: "row", hidden: true }, ww, wb, wgp);
+  const [wsn, sname] = field(t("sched_name"), { id: "rc-sched-name", autocomplete: "off" });
+  const [wsc, scron] = field(t("sched_cron"), { id: "rc-sched-cron", spellcheck: "false", autocomplete: "off", value: "30 18 * * mon,wed" });
+  const [wst, stz] = field(t("sched_tz"), { id: "rc-sched-tz", autocomplete: "off", value: "Europe/Berlin" });
+  const ssave = h("button", { type: "button", class: "sec", id: "rc-sched-save" }, t("sched_btn"));
+  const sched = h("details", { id: "rc-sched" }, h("summary", {}, t("sched_save")), wsn, wsc, wst, ssave);
   const errs = h("div", { id: "rc-errors", "aria-live": "polite" });
   const check = h("button", { type: "button", class: "sec", id: "rc-check" }, t("rc_check"));
   const run = h("button", { type: "submit", id: "rc-run" }, t("rc_run"));
@@ -85,7 +94,7 @@ function dialog(hosts, onStarted) {
   const form = h("form", { method: "dialog" }, h("h2", { id: "rc-h" }, t("rc_title")),
     h("fieldset", {}, h("legend", {}, t("rc_target")), wk, wr, wg, wh),
     h("fieldset", {}, h("legend", {}, t("commands")), h("div", { class: "row" }, wc, wn), add, wl),
-    mode, flags, h("div", {}, wake, " ", h("label", { class: "inline", for: "rc-wake" }, t("rc_wake"))), wakeBox, errs, run, check, close);
+    mode, flags, h("div", {}, wake, " ", h("label", { class: "inline", for: "rc-wake" }, t("rc_wake"))), wakeBox, sched, errs, run, check, close);
   const dlg = h("dialog", { id: "rc-dialog", "aria-labelledby": "rc-h" }, form);
   function sync() {
     wr.hidden = kind.value !== "room"; wg.hidden = kind.value !== "group"; wh.hidden = kind.value !== "hosts";
@@ -131,6 +140,16 @@ function dialog(hosts, onStarted) {
     dlg.close();
     onStarted(r);
   }));
+  ssave.addEventListener("click", action(ssave, errs, async () => {
+    clearTimeout(timer);
+    const r = request();
+    try {
+      await api("POST", "/api/v1/remote/schedules", { name: sname.value.trim(), cron: scron.value.trim(), timezone: stz.value.trim(), target: r.target,
+        commands: r.commands, onboot: r.mode === "onboot", noauto: r.noauto, disablegui: r.disablegui, wake: r.wake || null, enabled: true });
+    } catch (e) { showErrors(e.message); return; }
+    dlg.close();
+    onStarted({ schedule: sname.value.trim() });
+  }));
   sync();
   return dlg;
 }
@@ -144,6 +163,7 @@ async function pageRemote() {
   const schedBox = h("div", { id: "schedules" }), histBox = h("div", { id: "schedule-history" }), schedOut = h("div", {});
   let current = null;
   const dlg = dialog(hosts, async r => {
+    if (r.schedule) { msg(out, t("sched_saved").replace("{n}", r.schedule), true); await loadSchedules(); return; }
     msg(out, t("rc_started").replace("{id}", r.id), true);
     current = r.id;
     await Promise.all([loadJobs(), loadOnboot()]);

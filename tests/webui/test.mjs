@@ -271,6 +271,28 @@ await test("remote command dialog: invalid command inline, on-boot job for one h
   const ev = await apiGet("/api/v1/events?kind=audit&limit=50");
   assert(ev.some(e => e.action === "remote.job.start") && ev.some(e => e.action === "remote.onboot.delete"), "job start and delete audited");
   await shot("24-remote-deleted");
+  // The same dialog saves a schedule; the list toggles it and shows its (empty) history.
+  await page.click("#rc-open");
+  await page.waitForSelector("#rc-dialog[open]");
+  await page.selectOption("#rc-kind", "room");
+  await page.selectOption("#rc-room", "r101");
+  await page.fill("#rc-commands", "reboot");
+  await page.check("#rc-onboot");
+  await page.click("#rc-sched summary");
+  await labelsOk();
+  await page.fill("#rc-sched-name", "r101-evening");
+  await page.fill("#rc-sched-cron", "61 18 * * *");
+  await page.click("#rc-sched-save");
+  await page.waitForSelector("#rc-error-list li");
+  assert(/cron/i.test(await page.textContent("#rc-error-list")), "bad cron shown inline");
+  await page.fill("#rc-sched-cron", "30 18 * * mon,wed");
+  await page.click("#rc-sched-save");
+  await page.waitForSelector("#schedules button[data-toggle='r101-evening']");
+  await page.click("#schedules button[data-toggle='r101-evening']");
+  await until(async () => (await apiGet("/api/v1/remote/schedules/r101-evening")).enabled === false, "schedule disabled");
+  await page.click("#schedules button[data-history='r101-evening']");
+  await page.waitForSelector("#schedule-history h3");
+  await shot("26-remote-schedules");
   // Failure mails: the SMTP password is stored but never shown again.
   await page.check("#mail-on");
   await page.fill("#mail-host", "smtp.school.example");
