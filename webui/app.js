@@ -782,6 +782,8 @@ async function pageSettings() {
 
 const pages = { login: pageLogin, setup: pageSetup, dashboard: pageDashboard, hosts: pageHosts, import: pageImport, rooms: pageRooms, groups: pageGroups, images: pageImages, events: pageEvents, settings: pageSettings };
 chrome();
+// Extensions (webui/remote.js, loaded before this file) add pages, texts and nav entries.
+for (const ext of window.BootboxExt || []) ext({ h, field, select, msg, api, table, action, fmtTime, t, T, LANG, PAGE, main, listeners, pages });
 main.replaceChildren();
 Promise.resolve().then(() => (pages[PAGE] || pageLogin)()).catch(e => msg(main, t("error") + ": " + e.message)).finally(() => B.setAttribute("data-ready", "1"));
 })();

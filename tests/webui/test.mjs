@@ -282,6 +282,116 @@ await test("rooms, events and settings pages", async () => {
   await shot("17-events");
 });
 
+await test("remote command dialog: invalid command inline, on-boot job for one host, scheduled list and delete", async () => {
+  await go("/remote");
+  await labelsOk();
+  await page.click("#rc-open");
+  await page.waitForSelector("#rc-dialog[open]");
+  await labelsOk();
+  await page.selectOption("#rc-kind", "hosts");
+  await page.selectOption("#rc-hosts", ["r101-pc01"]);
+  // win11's start.conf has no [OS]: sync:1 cannot run there.
+  await page.fill("#rc-commands", "sync:1");
+  await page.waitForSelector("#rc-error-list li");
+  assert(/\[OS\]/.test(await page.textContent("#rc-error-list")), "inline error names the start.conf problem");
+  assert(await page.getAttribute("#rc-commands", "aria-invalid") === "true", "command field marked invalid");
+  await page.click("#rc-run");
+  await page.waitForSelector("#rc-error-list li");
+  assert(await page.isVisible("#rc-dialog[open]"), "invalid list is not run");
+  assert((await apiGet("/api/v1/remote/jobs")).length === 0, "no job started");
+  await shot("22-remote-invalid");
+  await page.fill("#rc-commands", "");
+  await page.selectOption("#rc-cmd", "reboot");
+  await page.click("#rc-add");
+  assert(await page.inputValue("#rc-commands") === "reboot", "command built from the dropdown");
+  await page.check("#rc-onboot");
+  await page.waitForSelector("#rc-ok");
+  await page.click("#rc-run");
+  await page.waitForSelector("#rc-dialog:not([open])", { state: "attached" });
+  await page.waitForSelector("#onboot-list tr[data-host='r101-pc01']");
+  assert(/reboot/.test(await page.textContent("#onboot-list tr[data-host='r101-pc01']")), "pending .cmd listed");
+  await page.waitForSelector("#job-detail tr[data-host='r101-pc01'][data-status='scheduled']");
+  await shot("23-remote-onboot-scheduled");
+  await page.click("#onboot-list button[data-delete='r101-pc01']");
+  await page.waitForSelector("#onboot-empty");
+  assert((await apiGet("/api/v1/remote/onboot")).length === 0, "the .cmd file is gone");
+  const ev = await apiGet("/api/v1/events?kind=audit&limit=50");
+  assert(ev.some(e => e.action === "remote.job.start") && ev.some(e => e.action === "remote.onboot.delete"), "job start and delete audited");
+  await shot("24-remote-deleted");
+  // The same dialog saves a schedule; the list toggles it and shows its (empty) history.
+  await page.click("#rc-open");
+  await page.waitForSelector("#rc-dialog[open]");
+  await page.selectOption("#rc-kind", "room");
+  await page.selectOption("#rc-room", "r101");
+  await page.fill("#rc-commands", "reboot");
+  await page.check("#rc-onboot");
+  await page.click("#rc-sched summary");
+  await labelsOk();
+  await page.fill("#rc-sched-name", "r101-evening");
+  await page.fill("#rc-sched-cron", "61 18 * * *");
+  await page.click("#rc-sched-save");
+  await page.waitForSelector("#rc-error-list li");
+  assert(/cron/i.test(await page.textContent("#rc-error-list")), "bad cron shown inline");
+  await page.fill("#rc-sched-cron", "30 18 * * mon,wed");
+  await page.click("#rc-sched-save");
+  await page.waitForSelector("#schedules button[data-toggle='r101-evening']");
+  await page.click("#schedules button[data-toggle='r101-evening']");
+  await until(async () => (await apiGet("/api/v1/remote/schedules/r101-evening")).enabled === false, "schedule disabled");
+  await page.click("#schedules button[data-history='r101-evening']");
+  await page.waitForSelector("#schedule-history h3");
+  await shot("26-remote-schedules");
+  // Failure mails: the SMTP password is stored but never shown again.
+  await page.check("#mail-on");
+  await page.fill("#mail-host", "smtp.school.example");
+  await page.fill("#mail-port", "587");
+  await page.fill("#mail-from", "bootbox@school.example");
+  await page.fill("#mail-to", "it@school.example, hausmeister@school.example");
+  await page.fill("#mail-user", "bootbox");
+  await page.fill("#mail-pw", "relay-secret-123");
+  await page.click("#mail-save");
+  await page.waitForSelector("form[aria-labelledby=mail-h] .msg.ok");
+  const m = await apiGet("/api/v1/remote/mail");
+  assert(m.password_set === true && !JSON.stringify(m).includes("relay-secret") && m.to.length === 2, "mail settings: " + JSON.stringify(m));
+  await go("/remote");
+  assert(await page.inputValue("#mail-pw") === "", "password not sent back to the page");
+});
+
+await test("remote page: no serious accessibility violations, dialog open too", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bbx-chromium-axe-rc-"));
+  const ax = await chromium.launchPersistentContext(dir, {
+    executablePath: "/usr/bin/chromium", headless: true, locale: "de-DE", bypassCSP: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  const axeSrc = fs.readFileSync(new URL("./node_modules/axe-core/axe.min.js", import.meta.url), "utf8");
+  const problems = [];
+  try {
+    const p = ax.pages()[0] || await ax.newPage();
+    async function check(what) {
+      await p.addScriptTag({ content: axeSrc });
+      const res = await p.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
+      for (const v of res.violations)
+        if (v.impact === "serious" || v.impact === "critical")
+          problems.push(what + ": " + v.id + " (" + v.impact + ") " + v.nodes.map(n => n.target.join(" ")).slice(0, 3).join(", "));
+    }
+    await p.goto(BASE + "/login");
+    await p.waitForSelector("body[data-ready]");
+    await p.fill("input[name=password]", PW);
+    await Promise.all([p.waitForURL(/dashboard$/), p.click("button[type=submit]")]);
+    await p.goto(BASE + "/remote");
+    await p.waitForSelector("body[data-ready]");
+    assert(await p.isVisible("nav >> text=Fernsteuerung"), "German nav entry");
+    await check("/remote");
+    await p.click("#rc-open");
+    await p.waitForSelector("#rc-dialog[open]");
+    await p.check("#rc-onboot");
+    await p.check("#rc-wake");
+    await p.screenshot({ path: path.join(ART, "25-remote-dialog-de.png"), fullPage: true });
+    await check("/remote dialog");
+  } finally { await ax.close(); fs.rmSync(dir, { recursive: true, force: true }); }
+  assert(problems.length === 0, "\n  " + problems.join("\n  "));
+});
+
 await test("audit log records every admin action of this test, with who and from where", async () => {
   const ev = await apiGet("/api/v1/events?kind=audit&limit=500");
   const actions = new Set(ev.map(e => e.action));

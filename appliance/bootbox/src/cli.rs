@@ -178,6 +178,14 @@ pub struct ServeArgs {
     /// Port of the rsync service.
     #[arg(long, default_value_t = 873)]
     pub rsync_port: u16,
+    /// Remote control: the program each command runs through on the
+    /// client (LINBO's `linbo_wrapper`; tests point it at a stand-in).
+    #[arg(long, default_value = "linbo_wrapper")]
+    pub remote_wrapper: String,
+    /// Remote control: where a client's upload finds its one-time
+    /// credential (LINBO: /tmp/rsyncd.secrets; tests point it elsewhere).
+    #[arg(long, default_value = "/tmp/rsyncd.secrets")]
+    pub remote_secrets_path: String,
 }
 
 /// DHCP roles on the command line.

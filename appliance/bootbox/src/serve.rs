@@ -175,17 +175,23 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
         Ok(key) => tracing::info!(public_key = %key.public.display(), "SSH key for LINBO clients"),
         Err(e) => tracing::warn!(error = %e, "no SSH key: direct remote commands will fail"),
     }
-    let remote = Arc::new(bootbox_remote::Remote::new(
+    let mut remote = bootbox_remote::Remote::new(
         store.clone(),
         dir.root(),
         bootbox_remote::WolDefaults {
             interface: plan.interface.clone(),
             ..Default::default()
         },
-    ));
+    );
+    remote.ssh.wrapper = args.remote_wrapper.clone();
+    remote.ssh.secrets_path = args.remote_secrets_path.clone();
+    let remote = Arc::new(remote);
+    // Jobs from the API and from schedules run here, in the service, and
+    // publish their progress to the event log (the UI's event stream).
+    let remote_service = bootbox_remote::Service::new(remote);
     let scheduler = bootbox_remote::schedule::Scheduler::new(
         store.clone(),
-        remote,
+        Arc::new(remote_service.clone()),
         Arc::new(bootbox_remote::schedule::SystemClock),
     );
     let sched_stop = stop_rx.clone();
@@ -196,15 +202,21 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
         Ok(())
     });
 
-    let boot = bootbox_web::boot::BootState::new(
+    let mut boot = bootbox_web::boot::BootState::new(
         store.clone(),
         boot_cfg.clone(),
         &dir.linbo(),
         recorder.clone(),
     )
     .with_context(|| format!("cannot use the LINBO tree {}", dir.linbo().display()))?;
+    // A fetched on-boot file with an upload: push the one-time credential.
+    let pusher = remote_service.clone();
+    boot.onboot_fetched = Some(Arc::new(move |host: &str, text: &str| {
+        pusher.onboot_fetched(host, text)
+    }));
     let mut state = bootbox_web::AppState::new(store.clone());
     state.metrics = metrics.clone();
+    state.remote = Some(remote_service);
     let mut images = images_ctx(
         dir,
         &store,

@@ -37,6 +37,9 @@ pub enum RemoteError {
     #[error("schedule: {0}")]
     Schedule(String),
     /// A webhook could not be delivered.
+    /// A failure mail could not be sent.
+    #[error("mail: {0}")]
+    Mail(String),
     #[error("webhook {url}: {reason}")]
     Webhook {
         /// Target URL.

@@ -66,6 +66,9 @@ pub struct JobSpec {
     /// On-boot delivery: how long to watch for the files to be fetched
     /// (`None`: don't watch, the files stay until the next boot).
     pub onboot_wait: Option<Duration>,
+    /// Direct `upload_*`: the one-time credential pushed to the client
+    /// before the upload (see [`crate::upload`]); only in memory.
+    pub upload_credential: Option<String>,
 }
 
 impl JobSpec {
@@ -82,6 +85,7 @@ impl JobSpec {
             probe_timeout: Duration::from_secs(1),
             probe_attempts: 3,
             onboot_wait: None,
+            upload_credential: None,
         }
     }
 }
@@ -528,7 +532,49 @@ impl Job {
             r.online = Some(true);
             r.status = HostStatus::Running;
         });
+        let mut pushed = false;
+        let ok = self.run_chain(i, addr, spec, cfg, cmds, &mut pushed).await;
+        if pushed {
+            crate::upload::wipe(cfg, addr).await;
+        }
+        if ok {
+            self.update(i, |r| r.status = HostStatus::Done);
+        }
+    }
+
+    /// Runs the commands one at a time; false at the first failure.
+    async fn run_chain(
+        &self,
+        i: usize,
+        addr: &str,
+        spec: &JobSpec,
+        cfg: &SshConfig,
+        cmds: &[Command],
+        pushed: &mut bool,
+    ) -> bool {
         for c in cmds {
+            if matches!(c, Command::UploadImage(_) | Command::UploadQdiff(_)) && !*pushed {
+                if let Some(cred) = &spec.upload_credential {
+                    let now = now_ms();
+                    if let Err(e) = crate::upload::push(cfg, addr, cred).await {
+                        let result = CommandResult {
+                            command: c.to_string(),
+                            exit_code: None,
+                            output: e.to_string(),
+                            timed_out: false,
+                            ok: false,
+                            started_ms: now,
+                            finished_ms: now_ms(),
+                        };
+                        self.update(i, |r| {
+                            r.commands.push(result);
+                            r.status = HostStatus::Failed;
+                        });
+                        return false;
+                    }
+                    *pushed = true;
+                }
+            }
             let text = c.to_string();
             let line = format!("{} {}", cfg.wrapper, shell_quote(&text));
             let started_ms = now_ms();
@@ -571,10 +617,10 @@ impl Job {
                 }
             });
             if !ok {
-                return;
+                return false;
             }
         }
-        self.update(i, |r| r.status = HostStatus::Done);
+        true
     }
 
     async fn watch_onboot(&self, spec: &JobSpec, onboot: &OnbootDir, wait: Duration) {
@@ -667,7 +713,24 @@ impl JobRegistry {
     /// Starts `spec` in the background; returns the job (for its id,
     /// snapshot and events).
     pub fn start(&self, spec: JobSpec, ssh_cfg: SshConfig, onboot: OnbootDir) -> Job {
+        self.spawn(spec, ssh_cfg, onboot).0
+    }
+
+    /// Like [`JobRegistry::start`], also returning the task that ends with
+    /// the final snapshot and a receiver subscribed before the job began
+    /// (so no event is missed).
+    pub fn spawn(
+        &self,
+        spec: JobSpec,
+        ssh_cfg: SshConfig,
+        onboot: OnbootDir,
+    ) -> (
+        Job,
+        tokio::task::JoinHandle<JobSnapshot>,
+        broadcast::Receiver<JobEvent>,
+    ) {
         let job = Job::new(&spec);
+        let events = job.subscribe();
         {
             let mut jobs = self.lock();
             jobs.push(job.clone());
@@ -683,8 +746,8 @@ impl JobRegistry {
             }
         }
         let j = job.clone();
-        tokio::spawn(async move { j.run(&spec, &ssh_cfg, &onboot).await });
-        job
+        let task = tokio::spawn(async move { j.run(&spec, &ssh_cfg, &onboot).await });
+        (job, task, events)
     }
 
     /// One job by id.

@@ -14,6 +14,8 @@
 //! | [`plan`] | `linbo-remote`'s option rules → a checked job |
 //! | [`schedule`] | cron-style schedules (time zones, no double runs, missed-run policy, history, webhook on failure) |
 //! | [`webhook`] | JSON POST to an `http://` URL |
+//! | [`upload`] | one-time upload credentials pushed over SSH (no `linbo:<password>` in files) |
+//! | [`mail`] | failure mails over SMTP (STARTTLS or plain, optional AUTH) |
 //!
 //! ## SSH: the system OpenSSH client
 //!
@@ -35,29 +37,28 @@
 //! parser in `bootbox-linbo` rejects them), so no code path can write one.
 //! The replacement:
 //!
-//! - **Direct uploads** (`-c upload_image:N`): credentials travel over the
-//!   authenticated SSH channel at upload time, never through a file the
-//!   box serves. The box issues a per-host, one-time upload token, writes
-//!   it to the client's `/tmp/rsyncd.secrets` over SSH right before the
-//!   `upload_*` command and revokes it when the command ends.
+//! - **Direct uploads** (`-c upload_image:N`): a single-use, expiring,
+//!   host- and image-bound credential (hashed in the store) is pushed over
+//!   the authenticated SSH channel to the client's `/tmp/rsyncd.secrets`
+//!   right before the `upload_*` command, deleted there after the chain,
+//!   and withdrawn when the job ends.
 //! - **On-boot uploads** (`-p upload_image:N`): the file carries only the
 //!   command. When the host fetches its `.cmd` file the box learns the
-//!   host is booting and pushes the one-time token over SSH (port 2222)
-//!   before the upload starts; a token is bound to one host name and one
-//!   image and expires after the upload or a short time.
+//!   host is booting and pushes a fresh credential over SSH (port 2222),
+//!   retrying until the client answers.
 //!
-//! The token issuing and pushing is not wired yet (the upload endpoint of
-//! `bootbox-images` owns the check); until it is, `upload_*` works only
-//! with a client that already has credentials. Either way no secret is
+//! Details in [`upload`]. Either way no secret is
 //! ever written below `<data>/linbo`.
 
 pub mod error;
 pub mod job;
+pub mod mail;
 pub mod onboot;
 pub mod plan;
 pub mod schedule;
 pub mod ssh;
 pub mod target;
+pub mod upload;
 pub mod validate;
 pub mod webhook;
 pub mod wol;
@@ -113,9 +114,182 @@ impl Remote {
         Ok(p)
     }
 
+    /// Issues the one-time upload credential a direct job with `upload_*`
+    /// needs (such jobs have a single host; see [`upload`]).
+    pub fn arm(&self, spec: &mut JobSpec) -> Result<()> {
+        if let Action::Direct(cmds) = &spec.action {
+            if let (Some(n), [host]) = (upload::upload_os(cmds), spec.hosts.as_slice()) {
+                let cred = upload::issue(&self.store, host, n, upload::DIRECT_TTL, "system")?;
+                spec.upload_credential = Some(cred);
+            }
+        }
+        Ok(())
+    }
+
+    /// Withdraws a finished job's upload credential (used or not).
+    pub fn disarm(&self, spec: &JobSpec) {
+        if let Some(c) = &spec.upload_credential {
+            let _ = self.store.revoke_upload_credential(c);
+        }
+    }
+
     /// Runs a prepared job to its end.
     pub async fn run(&self, spec: &JobSpec) -> JobSnapshot {
-        Job::new(spec).run(spec, &self.ssh, &self.onboot).await
+        let mut spec = spec.clone();
+        if let Err(e) = self.arm(&mut spec) {
+            tracing::warn!(error = %e, "no upload credential issued");
+        }
+        let snap = Job::new(&spec).run(&spec, &self.ssh, &self.onboot).await;
+        self.disarm(&spec);
+        snap
+    }
+}
+
+/// Remote control inside the service (`bootbox serve`): jobs run in the
+/// background, are kept for the API ([`JobRegistry`]) and publish every
+/// change to the store's event log (`remote.job.host`,
+/// `remote.job.finished`), which the web UI's event stream carries.
+/// Scheduled runs go through it too, so they show up beside API jobs.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// Settings and registry.
+    pub remote: Arc<Remote>,
+    /// The jobs of this process.
+    pub jobs: JobRegistry,
+}
+
+impl Service {
+    /// A service over `remote` keeping the newest 100 finished jobs.
+    pub fn new(remote: Arc<Remote>) -> Self {
+        Self {
+            remote,
+            jobs: JobRegistry::default(),
+        }
+    }
+
+    /// Starts a prepared job in the background (issuing its upload
+    /// credential first, if it uploads). Returns the job and the task that
+    /// ends with its final snapshot.
+    pub fn start(&self, mut spec: JobSpec) -> Result<(Job, tokio::task::JoinHandle<JobSnapshot>)> {
+        self.remote.arm(&mut spec)?;
+        let credential = spec.upload_credential.clone();
+        let (job, task, mut rx) =
+            self.jobs
+                .spawn(spec, self.remote.ssh.clone(), self.remote.onboot.clone());
+        let store = self.remote.store.clone();
+        tokio::spawn(async move {
+            loop {
+                let ev = match rx.recv().await {
+                    Ok(ev) => ev,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => break,
+                };
+                let (action, msg, last) = match &ev {
+                    JobEvent::Host { job, report } => {
+                        ("remote.job.host", host_line(*job, report), false)
+                    }
+                    JobEvent::Finished { snapshot } => (
+                        "remote.job.finished",
+                        format!("job {} finished: {}", snapshot.id, snapshot.summary()),
+                        true,
+                    ),
+                };
+                let s = store.clone();
+                let _ = tokio::task::spawn_blocking(move || s.record(action, msg)).await;
+                if last {
+                    break;
+                }
+            }
+            if let Some(c) = credential {
+                let s = store.clone();
+                let _ = tokio::task::spawn_blocking(move || s.revoke_upload_credential(&c)).await;
+            }
+        });
+        Ok((job, task))
+    }
+
+    /// A client fetched its on-boot file (`text`): when it uploads, issue
+    /// a fresh one-time credential and push it over SSH as soon as the
+    /// booting client answers (in the background).
+    pub fn onboot_fetched(&self, host: &str, text: &str) {
+        let Ok(cmd) = bootbox_linbo::onboot::OnbootCmd::parse(text) else {
+            return;
+        };
+        let Some(n) = upload::upload_os(&cmd.commands) else {
+            return;
+        };
+        let (remote, host) = (self.remote.clone(), host.to_string());
+        tokio::spawn(async move {
+            let store = remote.store.clone();
+            let h = match store.host(&host) {
+                Ok(Some(h)) => h,
+                _ => return,
+            };
+            let cred = match upload::issue(&store, &h, n, upload::ONBOOT_TTL, "system") {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = store.record(
+                        "upload.credential.push",
+                        format!("no upload credential for {host}: {e}"),
+                    );
+                    return;
+                }
+            };
+            let addr =
+                h.ip.addr()
+                    .map_or_else(|| host.clone(), |ip| ip.to_string());
+            let r = upload::push_when_up(
+                &remote.ssh,
+                &addr,
+                &cred,
+                Duration::from_secs(3),
+                upload::PUSH_PATIENCE,
+            )
+            .await;
+            let note = match &r {
+                Ok(()) => format!("one-time upload credential pushed to {host} over SSH"),
+                Err(e) => {
+                    let _ = store.revoke_upload_credential(&cred);
+                    format!("upload credential for {host} not pushed (withdrawn): {e}")
+                }
+            };
+            let _ = store.record("upload.credential.push", note);
+        });
+    }
+}
+
+/// One line for the event log: `job 3: pc01 done (sync:1=0 start:1=0)`.
+fn host_line(job: u64, r: &HostReport) -> String {
+    let status = serde_json::to_value(r.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let cmds: Vec<String> = r
+        .commands
+        .iter()
+        .map(|c| match c.exit_code {
+            Some(code) => format!("{}={code}", c.command),
+            None => format!("{}=-", c.command),
+        })
+        .collect();
+    let mut line = format!("job {job}: {} {status}", r.host);
+    if !cmds.is_empty() {
+        line.push_str(&format!(" ({})", cmds.join(" ")));
+    }
+    if let Some(e) = &r.error {
+        line.push_str(&format!(" — {e}"));
+    }
+    line
+}
+
+impl schedule::Runner for Service {
+    async fn run(&self, s: &Schedule) -> Result<JobSnapshot> {
+        let p = self.remote.prepare(&request_for(s))?;
+        let (job, task) = self.start(p.spec)?;
+        Ok(match task.await {
+            Ok(snap) => snap,
+            Err(_) => job.snapshot(),
+        })
     }
 }
 

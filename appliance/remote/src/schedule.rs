@@ -14,7 +14,8 @@
 //!   missed occurrence is within its grace time. Several missed
 //!   occurrences never cause more than one run.
 //! - The clock is injectable ([`Clock`], [`ManualClock`]) for tests.
-//! - A run with failures POSTs a JSON report to the schedule's webhook.
+//! - A run with failures POSTs a JSON report to the schedule's webhook and
+//!   sends a mail when SMTP is configured ([`crate::mail`]).
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -184,6 +185,9 @@ pub struct Fired {
     /// Webhook delivery: `Some(Ok(status))`, `Some(Err(reason))`, or
     /// `None` when none was due.
     pub webhook: Option<std::result::Result<u16, String>>,
+    /// Failure mail: `Some(Ok(()))` sent, `Some(Err(reason))`, or `None`
+    /// when none was due (no failures, or mail not enabled).
+    pub mail: Option<std::result::Result<(), String>>,
 }
 
 /// A claimed occurrence to run: schedule, run id, occurrence time.
@@ -233,6 +237,7 @@ impl<R: Runner, C: Clock + 'static> Scheduler<R, C> {
                             run,
                             outcome: RunOutcome::Skipped,
                             webhook: None,
+                            mail: None,
                         });
                     }
                 }
@@ -350,6 +355,30 @@ async fn run_one<R: Runner>(
             webhook = Some(r.map_err(|e| e.to_string()));
         }
     }
+    let mut mail = None;
+    if matches!(record.outcome, RunOutcome::Failed | RunOutcome::Error) {
+        match store.mail_settings() {
+            Ok(m) if m.enabled => {
+                let (subject, body) = crate::mail::failure_text(&record);
+                let r = crate::mail::send(&m, &subject, &body, webhook_timeout).await;
+                let note = match &r {
+                    Ok(()) => format!(
+                        "failure mail for schedule {} sent to {}",
+                        s.name,
+                        m.to.join(",")
+                    ),
+                    Err(e) => format!("failure mail for schedule {} not sent: {e}", s.name),
+                };
+                if r.is_err() {
+                    tracing::warn!(schedule = %s.name, "{note}");
+                }
+                let _ = store.record("schedule.mail", note);
+                mail = Some(r.map_err(|e| e.to_string()));
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the mail settings"),
+        }
+    }
     let outcome = record.outcome;
     store.finish_run(record)?;
     Ok(Fired {
@@ -357,5 +386,6 @@ async fn run_one<R: Runner>(
         run,
         outcome,
         webhook,
+        mail,
     })
 }

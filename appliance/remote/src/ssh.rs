@@ -88,6 +88,9 @@ pub struct SshConfig {
     pub connect_timeout: Duration,
     /// The wrapper each command runs through (`linbo_wrapper`).
     pub wrapper: String,
+    /// Where uploads find their one-time credential on the client (LINBO
+    /// reads `linbo:<password>` from `/tmp/rsyncd.secrets`).
+    pub secrets_path: String,
 }
 
 impl SshConfig {
@@ -101,6 +104,7 @@ impl SshConfig {
             user: "root".into(),
             connect_timeout: Duration::from_secs(3),
             wrapper: "linbo_wrapper".into(),
+            secrets_path: "/tmp/rsyncd.secrets".into(),
         }
     }
 }
@@ -153,13 +157,39 @@ pub async fn exec(
     remote_command: &str,
     timeout: Duration,
 ) -> Result<Output> {
+    exec_input(cfg, host, remote_command, None, timeout).await
+}
+
+/// Like [`exec`], feeding `input` to the remote command's stdin (used for
+/// secrets, which must not appear on a command line).
+pub async fn exec_input(
+    cfg: &SshConfig,
+    host: &str,
+    remote_command: &str,
+    input: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<Output> {
     let mut cmd = ssh_command(cfg, host, remote_command);
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     let mut child = cmd
         .spawn()
         .map_err(|e| RemoteError::io(format!("cannot run {}", cfg.program.display()), e))?;
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
+    let stdin = child.stdin.take();
+    let feed = async move {
+        if let (Some(mut w), Some(data)) = (stdin, input) {
+            use tokio::io::AsyncWriteExt;
+            let _ = w.write_all(data).await;
+            let _ = w.shutdown().await;
+        }
+    };
     let run = async {
+        feed.await;
         let (o, e, status) = tokio::join!(read_capped(stdout), read_capped(stderr), child.wait());
         (o, e, status)
     };

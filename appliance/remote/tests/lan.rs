@@ -450,3 +450,153 @@ async fn onboot_files_are_consumed_once_and_reported() {
     assert_eq!(n, 4, "{events:?}");
     let _ = lan.dir.exists();
 }
+
+/// Sends one request to the web router; returns status and JSON body.
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    use tower::ServiceExt;
+    let req = axum::http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(
+            body.map(|b| b.to_string()).unwrap_or_default(),
+        ))
+        .expect("request");
+    let resp = app.clone().oneshot(req).await.expect("response");
+    let status = resp.status().as_u16();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 22)
+        .await
+        .expect("body");
+    let v = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    (status, v)
+}
+
+#[tokio::test]
+async fn schedule_created_over_the_api_fires_once_with_the_injected_clock() {
+    use bootbox_remote::schedule::{self, ManualClock, Scheduler};
+    use bootbox_store::jobs::RunOutcome;
+    let Some(lan) = Lan::from_env() else { return };
+    lan.reset();
+    lan.set_exit(4, "sync:1", 9);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let remote = Arc::new(lan.remote(tmp.path()));
+    let store = remote.store.clone();
+    let service = bootbox_remote::Service::new(remote);
+    let token = store
+        .create_token("lan", bootbox_store::tokens::Scope::Admin, "test")
+        .expect("token");
+    let mut state = bootbox_web::AppState::new(store.clone());
+    state.remote = Some(service.clone());
+    let app = bootbox_web::router(state);
+
+    let hosts = vec![lan.clients[0].host.clone(), lan.clients[4].host.clone()];
+    let (code, saved) = call(
+        &app,
+        "POST",
+        "/api/v1/remote/schedules",
+        &token,
+        Some(serde_json::json!({
+            "name": "lan-api",
+            "cron": "*/5 * * * *",
+            "timezone": "UTC",
+            "target": { "kind": "hosts", "names": hosts },
+            "commands": "sync:1",
+            "enabled": true,
+        })),
+    )
+    .await;
+    assert_eq!(code, 201, "{saved}");
+    let s = store.schedule("lan-api").expect("read").expect("stored");
+    let (cron, tz) = schedule::parse(&s.cron, &s.timezone).expect("cron");
+    let at = schedule::next_after(&cron, &tz, bootbox_store::now_ms())
+        .expect("next")
+        .expect("some");
+    assert_eq!(saved["next_ms"], serde_json::json!(at));
+
+    // Failure mail to the suite's aiosmtpd on the box namespace's loopback.
+    let smtp = std::env::var("BBRC_SMTP").ok();
+    if let Some((host, port)) = smtp.as_deref().and_then(|a| a.rsplit_once(':')) {
+        store
+            .set_mail_settings(
+                bootbox_store::secrets::MailSettings {
+                    enabled: true,
+                    host: host.into(),
+                    port: port.parse().expect("port"),
+                    security: bootbox_store::secrets::MailSecurity::None,
+                    from: "bootbox@school.example".into(),
+                    to: vec!["it@school.example".into()],
+                    ..Default::default()
+                },
+                "test",
+            )
+            .expect("mail settings");
+    }
+    let clock = Arc::new(ManualClock::new(at - 1_000));
+    let sched = Scheduler::new(store.clone(), Arc::new(service.clone()), clock.clone());
+    assert!(sched.tick().await.expect("tick").is_empty(), "not yet");
+    clock.set(at + 2_000);
+    let fired = sched.tick().await.expect("tick");
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0].outcome, RunOutcome::Failed);
+    if smtp.is_some() {
+        assert_eq!(fired[0].mail, Some(Ok(())), "failure mail");
+        let out = lan.dir.join("smtp.out");
+        let want = format!("- {} failed (sync:1=9)", lan.clients[4].host);
+        let t = Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&out).unwrap_or_default();
+            if text.contains(&want) {
+                assert!(
+                    text.contains("Subject: [bootbox] schedule lan-api: 1 host(s) failed"),
+                    "{text}"
+                );
+                assert!(
+                    !text.contains(&format!("- {} ", lan.clients[0].host)),
+                    "{text}"
+                );
+                break;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "mail not received: {text}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    } else {
+        eprintln!("note: BBRC_SMTP not set, failure mail not checked");
+    }
+    clock.set(at + 30_000);
+    assert!(sched.tick().await.expect("tick").is_empty(), "fires once");
+    assert_eq!(lan.log(0), vec!["sync:1"]);
+    assert_eq!(lan.log(4), vec!["sync:1"]);
+    assert!(lan.log(1).is_empty(), "not targeted");
+
+    let (code, runs) = call(
+        &app,
+        "GET",
+        "/api/v1/remote/schedules/lan-api/runs",
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert_eq!(runs.as_array().map(Vec::len), Some(1), "{runs}");
+    assert_eq!(runs[0]["outcome"], "failed");
+    assert_eq!(
+        runs[0]["failed_hosts"],
+        serde_json::json!([lan.clients[4].host])
+    );
+    // The scheduled run is a job of the service like the API's own.
+    let (code, jobs) = call(&app, "GET", "/api/v1/remote/jobs", &token, None).await;
+    assert_eq!(code, 200);
+    let job = &jobs[0];
+    assert!(job["finished_ms"].is_number(), "{job}");
+    assert_eq!(job["hosts"][1]["commands"][0]["exit_code"], 9, "{job}");
+}

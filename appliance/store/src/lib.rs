@@ -21,6 +21,7 @@ pub mod jobs;
 pub mod model;
 pub mod schema;
 pub mod sessions;
+pub mod secrets;
 mod store;
 mod tables;
 pub mod tokens;

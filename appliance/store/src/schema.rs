@@ -23,7 +23,7 @@ use crate::model::{
 use crate::{Result, StoreError};
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u64 = 6;
+pub const SCHEMA_VERSION: u64 = 7;
 /// Key of the schema version in [`META`].
 pub const VERSION_KEY: &str = "schema_version";
 
@@ -97,6 +97,7 @@ pub fn upgrade(db: &redb::Database) -> Result<()> {
                     3 => v3_to_v4(&txn)?,
                     4 => v4_to_v5(&txn)?,
                     5 => v5_to_v6(&txn)?,
+                    6 => v6_to_v7(&txn)?,
                     other => {
                         return Err(StoreError::Invalid(format!(
                             "no migration from schema version {other}"
@@ -125,7 +126,8 @@ fn create_all(txn: &WriteTransaction) -> Result<()> {
     v2_to_v3(txn)?;
     v3_to_v4(txn)?;
     v4_to_v5(txn)?;
-    v5_to_v6(txn)
+    v5_to_v6(txn)?;
+    v6_to_v7(txn)
 }
 
 /// Version 3 adds the boot settings and the boot timeline tables.
@@ -153,6 +155,13 @@ fn v4_to_v5(txn: &WriteTransaction) -> Result<()> {
 fn v5_to_v6(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(crate::jobs::SCHEDULES)?;
     txn.open_table(crate::jobs::SCHEDULE_RUNS)?;
+    Ok(())
+}
+
+/// Version 7 adds the SMTP settings and the one-time upload credentials.
+fn v6_to_v7(txn: &WriteTransaction) -> Result<()> {
+    txn.open_table(crate::secrets::MAIL_SETTINGS)?;
+    txn.open_table(crate::secrets::UPLOAD_CREDENTIALS)?;
     Ok(())
 }
 

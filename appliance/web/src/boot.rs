@@ -40,7 +40,13 @@ pub struct BootState {
     pub recorder: Recorder,
     /// Per-image HTTP download counters.
     pub downloads: Arc<crate::downloads::HttpDownloads>,
+    /// Called with (host, file content) when a client fetched its on-boot
+    /// file (remote control pushes upload credentials then).
+    pub onboot_fetched: Option<OnbootHook>,
 }
+
+/// See [`BootState::onboot_fetched`].
+pub type OnbootHook = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
 impl BootState {
     /// Creates the state; `linbo_root` must exist.
@@ -56,6 +62,7 @@ impl BootState {
             linbo_root: Arc::new(linbo_root.canonicalize()?),
             recorder,
             downloads: Arc::default(),
+            onboot_fetched: None,
         })
     }
 }
@@ -307,6 +314,12 @@ async fn onboot_once(
     let store = st.store.clone();
     let msg = format!("on-boot file {path} fetched by {who} and removed");
     let _ = tokio::task::spawn_blocking(move || store.record("remote.onboot.fetched", msg)).await;
+    if let (Some(hook), Some(host)) = (
+        &st.onboot_fetched,
+        full.file_stem().and_then(|h| h.to_str()),
+    ) {
+        hook(host, &String::from_utf8_lossy(&body));
+    }
     (
         [
             (header::CONTENT_TYPE, "text/plain; charset=utf-8"),

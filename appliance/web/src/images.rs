@@ -206,7 +206,8 @@ async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    let actor = authorize(&st, &headers, Scope::Images)?;
+    // An images token or session, or a LINBO client's one-time credential.
+    let actor = crate::remote_api::authorize_upload(&st, &headers, &name)?;
     let c = ctx(&st)?;
     let target = bootbox_images::check_image_file(&file).map_err(image_error)?;
     if target.base != name {

@@ -15,6 +15,7 @@ pub mod images;
 pub mod import_lm;
 mod metrics;
 pub mod setup;
+pub mod remote_api;
 mod timeline;
 pub mod tls;
 pub mod transfers;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub tls: Option<tls::TlsCtx>,
     /// Running torrent and multicast transfers, when the service has them.
     pub transfers: Option<transfers::SharedTransferStatus>,
+    /// Remote control (jobs, on-boot files), when the service runs it.
+    pub remote: Option<bootbox_remote::Service>,
 }
 
 impl AppState {
@@ -63,6 +66,7 @@ impl AppState {
             images: None,
             tls: None,
             transfers: None,
+            remote: None,
         }
     }
 }
@@ -79,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .merge(setup::routes())
         .merge(import_lm::routes())
         .merge(transfers::routes())
+        .merge(remote_api::routes())
         .merge(ui::routes())
         .layer(axum::middleware::from_fn(auth::peer_header))
         .with_state(state)

@@ -7,7 +7,8 @@
 //! | `GET /` | to `/setup` before the first admin exists, else `/dashboard` or `/login` |
 //! | `GET /setup`, `/login` | wizard and sign-in |
 //! | `GET /dashboard`, `/hosts`, `/import`, `/rooms`, `/groups`, `/images`, `/events`, `/settings` | pages (signed in) |
-//! | `GET /ui/app.js`, `/ui/app.css` | assets |
+//! | `GET /remote` | remote control (`webui/remote.js`) |
+//! | `GET /ui/app.js`, `/ui/app.css`, `/ui/remote.js` | assets |
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -21,6 +22,7 @@ use crate::AppState;
 const SHELL: &str = include_str!("../../../webui/index.html");
 const APP_JS: &str = include_str!("../../../webui/app.js");
 const APP_CSS: &str = include_str!("../../../webui/app.css");
+const REMOTE_JS: &str = include_str!("../../../webui/remote.js");
 
 /// Pages that need a signed-in admin.
 pub const PAGES: &[&str] = &[
@@ -32,6 +34,7 @@ pub const PAGES: &[&str] = &[
     "images",
     "events",
     "settings",
+    "remote",
 ];
 
 /// The UI routes.
@@ -42,6 +45,7 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(login_page))
         .route("/ui/app.js", get(app_js))
         .route("/ui/app.css", get(app_css))
+        .route("/ui/remote.js", get(remote_js))
         .route("/{page}", get(page))
 }
 
@@ -177,6 +181,17 @@ async fn app_js() -> Response {
             (header::CACHE_CONTROL, "no-cache"),
         ],
         APP_JS,
+    )
+        .into_response()
+}
+
+async fn remote_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        REMOTE_JS,
     )
         .into_response()
 }

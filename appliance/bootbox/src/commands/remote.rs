@@ -168,7 +168,7 @@ pub fn run(dir: &DataDir, a: RemoteArgs) -> Result<()> {
         subnet_broadcast: a.subnet_broadcast,
         ..Request::new(target)
     };
-    let prepared = remote.prepare(&req)?;
+    let mut prepared = remote.prepare(&req)?;
     for (h, why) in &prepared.skipped {
         eprintln!("skipped {h}: {why}");
     }
@@ -180,6 +180,8 @@ pub fn run(dir: &DataDir, a: RemoteArgs) -> Result<()> {
         "remote.run",
         format!("remote: {}", prepared.spec.title),
     );
+    // An upload gets its one-time credential (pushed over SSH, withdrawn after).
+    remote.arm(&mut prepared.spec)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -205,6 +207,7 @@ pub fn run(dir: &DataDir, a: RemoteArgs) -> Result<()> {
         let _ = printer.await;
         snap
     });
+    remote.disarm(&prepared.spec);
     let _ = remote.store.record("remote.done", snap.summary());
     drop(lock);
     if a.json {
