@@ -42,6 +42,10 @@ pub enum Command {
     /// Recurring remote jobs (cron-style), run by `bootbox serve`.
     #[command(subcommand)]
     Schedules(crate::commands::schedules::SchedulesCommand),
+    /// Appliance firmware: signed A/B updates (install, confirm, status)
+    /// and, on the build machine, keys and bundles.
+    #[command(subcommand)]
+    Firmware(crate::commands::firmware::FirmwareCommand),
 }
 
 /// `bootbox tokens …`.

@@ -1,6 +1,7 @@
 //! One function per CLI command. Each opens what it needs, does one thing
 //! and returns an `anyhow` error with a cause a school admin can act on.
 
+pub mod firmware;
 mod groups;
 mod hosts;
 mod import;
@@ -26,6 +27,11 @@ pub fn actor() -> String {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
+    // Firmware commands work on the boot partition, not the data directory.
+    let cli = match cli.command {
+        Command::Firmware(cmd) => return firmware::run(cmd),
+        _ => cli,
+    };
     let dir = DataDir::prepare(&cli.data)?;
     match cli.command {
         Command::Serve(args) => {
@@ -70,6 +76,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let (_lock, store) = open(&dir)?;
             schedules::run(&store, cmd)
         }
+        Command::Firmware(cmd) => firmware::run(cmd),
     }
 }
 
