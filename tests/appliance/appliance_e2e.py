@@ -331,9 +331,9 @@ def case_bios_and_ab(ctx):
     # --- power cut during registry writes
     problems = []
     vm.shell("echo keep-me > /data/etc/marker; sync")
-    vm.shell("kill $(cat /run/bootbox-supervise.pid); sleep 2")
+    vm.shell("touch /run/bootbox.disabled; kill $(cat /run/bootbox-supervise.pid); sleep 2")
     since = vm.mark()
-    vm.send("i=0; while :; do bootbox hosts add pc$i --mac 02:00:00:00:$(printf %02x $((i/256))):$(printf %02x $((i%256))) "
+    vm.send("i=0; while :; do bootbox --data /data/bootbox hosts add pc$i --mac 02:00:00:00:$(printf %02x $((i/256))):$(printf %02x $((i%256))) "
             "--room r1 --group g1 >/dev/null 2>&1 && echo ADDED-pc$i; i=$((i+1)); done\n")
     vm.expect(r"ADDED-pc5\b", 120, since)
     time.sleep(1.5)
@@ -342,7 +342,7 @@ def case_bios_and_ab(ctx):
     vm.kill()
     acked = max(int(a) for a in added)
     vm, t = boot("bios-2")
-    vm.shell("kill $(cat /run/bootbox-supervise.pid); sleep 2")
+    vm.shell("touch /run/bootbox.disabled; kill $(cat /run/bootbox-supervise.pid); sleep 2")
     rc, out = vm.shell("bootbox --data /data/bootbox hosts list --json")
     names = set(re.findall(r'"hostname":\s*"(pc\d+)"', out))
     missing = [f"pc{i}" for i in range(acked + 1) if f"pc{i}" not in names]

@@ -61,8 +61,7 @@ pub struct FileEntry {
 pub fn check_version(v: &str) -> Result<()> {
     let ok = !v.is_empty()
         && v.len() <= 64
-        && v
-            .chars()
+        && v.chars()
             .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c));
     if ok {
         Ok(())
@@ -89,7 +88,12 @@ impl Manifest {
             if f.size == 0 || f.size > MAX_FILE {
                 return Err(Error::Bundle(format!("{} has size {}", f.name, f.size)));
             }
-            if f.sha256.len() != 64 || !f.sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            if f.sha256.len() != 64
+                || !f
+                    .sha256
+                    .bytes()
+                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            {
                 return Err(Error::Bundle(format!("{} has a malformed sha256", f.name)));
             }
         }
@@ -192,8 +196,8 @@ pub fn open<R: Read>(mut r: R, key: &VerifyingKey) -> Result<Verified<R>> {
     r.read_exact(&mut sig).map_err(short)?;
     key.verify_strict(&signed_message(&json), &Signature::from_bytes(&sig))
         .map_err(|_| Error::Bundle("signature does not verify with this firmware's key".into()))?;
-    let manifest: Manifest = serde_json::from_slice(&json)
-        .map_err(|e| Error::Bundle(format!("manifest: {e}")))?;
+    let manifest: Manifest =
+        serde_json::from_slice(&json).map_err(|e| Error::Bundle(format!("manifest: {e}")))?;
     manifest.validate()?;
     Ok(Verified {
         inner: r,
@@ -218,7 +222,10 @@ impl<R: Read> Verified<R> {
             .ok_or_else(|| Error::Bundle("no more files".into()))?
             .clone();
         if entry.name != name {
-            return Err(Error::Bundle(format!("expected {}, asked for {name}", entry.name)));
+            return Err(Error::Bundle(format!(
+                "expected {}, asked for {name}",
+                entry.name
+            )));
         }
         self.next += 1;
         let mut h = Sha256::new();

@@ -30,11 +30,11 @@ impl Env {
 
     /// Parses a block (as read from disk).
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        let text = std::str::from_utf8(bytes)
-            .map_err(|_| Error::Grubenv("not UTF-8 text".into()))?;
-        let body = text
-            .strip_prefix(HEADER)
-            .ok_or_else(|| Error::Grubenv("missing the '# GRUB Environment Block' header".into()))?;
+        let text =
+            std::str::from_utf8(bytes).map_err(|_| Error::Grubenv("not UTF-8 text".into()))?;
+        let body = text.strip_prefix(HEADER).ok_or_else(|| {
+            Error::Grubenv("missing the '# GRUB Environment Block' header".into())
+        })?;
         let mut env = Env::new();
         let mut chars = body.chars().peekable();
         let mut line = String::new();
@@ -98,11 +98,7 @@ impl Env {
 
     /// Sets `name` (appended if new, replaced in place otherwise).
     pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(Error::Grubenv(format!("invalid variable name {name:?}")));
         }
         match self.vars.iter_mut().find(|(k, _)| k == name) {

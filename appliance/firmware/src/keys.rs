@@ -55,8 +55,8 @@ pub fn parse_hex32(text: &str) -> Result<[u8; 32]> {
 }
 
 fn read_hex32(path: &Path) -> Result<[u8; 32]> {
-    let text = std::fs::read_to_string(path)
-        .map_err(io(format!("cannot read key {}", path.display())))?;
+    let text =
+        std::fs::read_to_string(path).map_err(io(format!("cannot read key {}", path.display())))?;
     parse_hex32(&text).map_err(|e| Error::Key(format!("{}: {e}", path.display())))
 }
 

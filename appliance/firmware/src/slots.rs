@@ -246,7 +246,9 @@ pub fn install<R: Read>(
     env.set(&target.var("ver"), &version)?;
     env.set("bb_order", &format!("{target} {running}"))?;
     grubenv::write_in_place(&env_path, &env)?;
-    progress(&format!("slot {target} holds {version}; it is tried once at the next boot"));
+    progress(&format!(
+        "slot {target} holds {version}; it is tried once at the next boot"
+    ));
     Ok(Installed {
         slot: target,
         version,
@@ -395,9 +397,15 @@ mod tests {
         let v = bundle::open(&b[..], &key.verifying_key()).unwrap();
         let done = install(l, Slot::A, v, &mut |_| {}).unwrap();
         assert_eq!(done.slot, Slot::B);
-        assert_eq!(std::fs::read(l.slot_dir(Slot::B).join("vmlinuz")).unwrap(), b"kernel 2.0");
+        assert_eq!(
+            std::fs::read(l.slot_dir(Slot::B).join("vmlinuz")).unwrap(),
+            b"kernel 2.0"
+        );
         assert_eq!(disk.grub_boot(), Slot::B);
-        assert_eq!(confirm(l, Slot::B, Some("2.0")).unwrap(), Confirmed::Confirmed);
+        assert_eq!(
+            confirm(l, Slot::B, Some("2.0")).unwrap(),
+            Confirmed::Confirmed
+        );
         assert_eq!(disk.grub_boot(), Slot::B);
         let st = status(l).unwrap();
         assert_eq!(st.order, ["B", "A"]);

@@ -77,7 +77,11 @@ pub struct FirmwarePaths {
     #[arg(long, env = "BOOTBOX_BOOT_DIR", default_value = "/boot")]
     pub boot_dir: PathBuf,
     /// Public key bundles must be signed with.
-    #[arg(long, env = "BOOTBOX_FIRMWARE_KEY", default_value = "/etc/bootbox/firmware.pub")]
+    #[arg(
+        long,
+        env = "BOOTBOX_FIRMWARE_KEY",
+        default_value = "/etc/bootbox/firmware.pub"
+    )]
     pub public_key: PathBuf,
 }
 
@@ -85,8 +89,9 @@ const RELEASE_FILE: &str = "/etc/bootbox-release";
 
 fn running() -> Result<Slot> {
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
-    slots::running_slot(&cmdline)
-        .context("not running as the appliance firmware (no bootbox.slot= on the kernel command line)")
+    slots::running_slot(&cmdline).context(
+        "not running as the appliance firmware (no bootbox.slot= on the kernel command line)",
+    )
 }
 
 fn running_version() -> Option<String> {
@@ -208,7 +213,11 @@ fn keygen(dir: &Path) -> Result<()> {
         &public,
         format!("{}\n", keys::public_hex(&key.verifying_key())).as_bytes(),
     )?;
-    eprintln!("wrote {} (keep it secret) and {}", secret.display(), public.display());
+    eprintln!(
+        "wrote {} (keep it secret) and {}",
+        secret.display(),
+        public.display()
+    );
     Ok(())
 }
 
