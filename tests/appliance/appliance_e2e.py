@@ -505,7 +505,7 @@ def case_pxe(ctx):
     if os.path.exists(img):
         os.remove(img)
     run(["mke2fs", "-q", "-t", "ext4", "-L", "bootbox-data", "-d", data, img,
-         str(int(layout["DATA_SIZE"]) // 1024) + "k"])
+         str(int(layout["DATA_SIZE"]) // 1024) + "k"], stdout=subprocess.DEVNULL)
     run(["dd", f"if={img}", f"of={disk}", "bs=1M", f"seek={int(layout['DATA_OFFSET']) // 1048576}",
          "conv=notrunc,sparse", "status=none"])
 
