@@ -10,6 +10,7 @@
 //!   inactive slot, try it once, confirm it once healthy, roll back
 //!   otherwise. `/data` is never touched.
 //! * [`keys`]: signing keys as hex text files.
+//! * [`system`]: where the running appliance keeps these pieces.
 //!
 //! The boot partition layout (see `board/bootbox-x86_64/grub.cfg`):
 //! `grub/grubenv`, `A/vmlinuz`, `A/initramfs`, `B/vmlinuz`, `B/initramfs`.
@@ -18,6 +19,7 @@ pub mod bundle;
 pub mod grubenv;
 pub mod keys;
 pub mod slots;
+pub mod system;
 
 /// Everything that can go wrong in this crate.
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod boot;
 pub mod error;
+pub mod firmware_api;
 pub mod images;
 mod metrics;
 mod timeline;
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/hosts/{mac}/timeline", get(timeline::host_timeline))
         .merge(images::routes())
         .merge(api::routes())
+        .merge(firmware_api::routes())
         .merge(ui::routes())
         .layer(axum::middleware::from_fn(auth::peer_header))
         .with_state(state)

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use bootbox_firmware::slots::{self, Confirmed, Layout, Slot};
-use bootbox_firmware::{bundle, keys};
+use bootbox_firmware::{bundle, keys, system};
 use clap::{Args, Subcommand};
 
 /// `bootbox firmware …`.
@@ -241,9 +241,6 @@ pub fn confirm_when_healthy(http: SocketAddr, store: Arc<bootbox_store::Store>) 
     if running().is_err() {
         return;
     }
-    let boot_dir = std::env::var_os("BOOTBOX_BOOT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/boot"));
     let target = if http.ip().is_unspecified() {
         SocketAddr::from(([127, 0, 0, 1], http.port()))
     } else {
@@ -253,7 +250,7 @@ pub fn confirm_when_healthy(http: SocketAddr, store: Arc<bootbox_store::Store>) 
         for _ in 0..60 {
             tokio::time::sleep(Duration::from_secs(2)).await;
             if healthz_ok(target).await {
-                let layout = Layout::new(boot_dir);
+                let layout = system::layout();
                 let res = tokio::task::spawn_blocking(move || confirm(&layout)).await;
                 match res {
                     Ok(Ok(msg)) => {
