@@ -51,6 +51,7 @@ pub enum FirmwareCommand {
         dir: PathBuf,
     },
     /// Build a signed bundle from a kernel and an initramfs (build machine).
+    #[command(disable_version_flag = true)]
     Pack {
         /// Secret key file (from `keygen`).
         #[arg(long)]
@@ -283,4 +284,15 @@ async fn healthz_ok(addr: SocketAddr) -> bool {
         tokio::time::timeout(Duration::from_secs(5), attempt).await,
         Ok(Some(true))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks over the whole command line (they
+    /// caught `pack --version` clashing with the propagated `--version`).
+    #[test]
+    fn command_line_is_consistent() {
+        use clap::CommandFactory;
+        crate::cli::Cli::command().debug_assert();
+    }
 }
