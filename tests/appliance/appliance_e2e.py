@@ -18,6 +18,9 @@ Scenarios (each prints one PASS/FAIL line; timings are printed, not asserted):
                    signed bundle v2 uploaded by the API -> reboot -> v2 runs from slot B
   update-bad       bundle whose initramfs has no init -> kernel panic ->
                    GRUB falls back to B, rollback recorded, /data intact
+  update-crashloop an update whose service cannot start (bad option in its
+                   defaults) -> the supervisor's `firmware give-up` reboots,
+                   GRUB falls back to B
   uefi     OVMF boots the same image, /healthz answers
   pxe      the appliance (static address from /data/etc/network.conf,
            ProxyDHCP + TFTP + HTTP) network-boots a second qemu PC
@@ -296,7 +299,7 @@ def case_bios_and_ab(ctx):
     bundle2 = ctx["bundle2"]
     bad = ctx["bad_bundle"]
     ver1, ver2 = read_env(os.path.join(v1, "layout.env"))["VERSION"], read_env(os.path.join(v2, "layout.env"))["VERSION"]
-    cmd = appliance_cmd(disk, "bios", "tap0", work, extra_disks=(bundle2, bad))
+    cmd = appliance_cmd(disk, "bios", "tap0", work, extra_disks=(bundle2, bad, ctx["crash_bundle"]))
 
     def boot(name):
         vm = Vm(ctx["procs"], name, work, cmd)
@@ -441,6 +444,24 @@ def case_bios_and_ab(ctx):
     if out.strip() != "keep-me":
         problems.append("/data marker lost")
     result("update-bad", problems)
+
+    # --- update whose service crash-loops: the supervisor gives up, GRUB falls back
+    problems = []
+    since = vm.mark()
+    vm.send("bootbox firmware install /dev/vdd\n")
+    vm.expect(r"installed \S+ into slot A", 180, since)
+    vm.expect(r"bootbox-grub: booting slot A", 120, since)
+    vm.expect(r"slot A never became healthy; rebooting to fall back to slot B", 240, since)
+    vm.expect(r"bootbox-grub: booting slot B", 120, since)
+    wait_healthy(vm)
+    vm.activate_console()
+    try:
+        st = wait_confirmed(vm, "B")
+        if st["slots"]["a"]["ok"] or st["version"] != ver2:
+            problems.append(f"after the crash loop: {st}")
+    except RuntimeError as e:
+        problems.append(str(e))
+    result("update-crashloop", problems)
     vm.kill()
 
 
@@ -572,7 +593,7 @@ def main():
     procs = Procs()
     ctx = {"v1": v1, "v2": v2, "work": work, "procs": procs, "bootbox": os.environ["BOOTBOX_BIN"],
            "bundle2": [os.path.join(v2, f) for f in os.listdir(v2) if f.endswith(".bundle")][0],
-           "bad_bundle": os.path.join(work, "bad.bundle")}
+           "bad_bundle": os.path.join(work, "bad.bundle"), "crash_bundle": os.path.join(work, "crash.bundle")}
 
     def cleanup(*_):
         procs.stop_all()

@@ -315,6 +315,26 @@ pub fn confirm(layout: &Layout, running: Slot, version: Option<&str>) -> Result<
     Ok(outcome)
 }
 
+impl Status {
+    /// The state of `slot`.
+    pub fn slot(&self, slot: Slot) -> &SlotState {
+        match slot {
+            Slot::A => &self.a,
+            Slot::B => &self.b,
+        }
+    }
+}
+
+/// Whether rebooting would bring up another firmware when the service
+/// cannot start: the running slot has not confirmed itself in this boot
+/// (GRUB took an attempt; a confirm puts it back to the maximum) and the
+/// other slot holds a good firmware. GRUB then skips the running slot once
+/// its attempts are used up. Without a good other slot, rebooting would
+/// only loop, so the box stays up (with its console) instead.
+pub fn fallback_available(st: &Status, running: Slot) -> bool {
+    st.slot(running).attempts_left < MAX_ATTEMPTS && st.slot(running.other()).ok
+}
+
 /// Fails unless the boot partition looks like a Bootbox one.
 pub fn check_layout(layout: &Layout) -> Result<()> {
     if !layout.env_path().is_file() {
@@ -447,6 +467,32 @@ mod tests {
         assert!(!st.b.ok);
         assert_eq!(st.order, ["A", "B"]);
         assert_eq!(disk.grub_boot(), Slot::A);
+    }
+
+    #[test]
+    fn fallback_only_to_a_good_other_slot_and_only_before_confirm() {
+        let disk = Disk::new();
+        let l = &disk.layout;
+        let key = keys::generate().unwrap();
+        assert_eq!(disk.grub_boot(), Slot::A);
+        // Factory slot, B empty: nothing to fall back to.
+        assert!(!fallback_available(&status(l).unwrap(), Slot::A));
+        confirm(l, Slot::A, None).unwrap();
+        let b = make_bundle(&key, "2.0");
+        install(
+            l,
+            Slot::A,
+            bundle::open(&b[..], &key.verifying_key()).unwrap(),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(disk.grub_boot(), Slot::B);
+        // B on trial and A good: giving up on B brings A back.
+        assert!(fallback_available(&status(l).unwrap(), Slot::B));
+        assert_eq!(disk.grub_boot(), Slot::A);
+        // Once confirmed, a slot does not give up.
+        confirm(l, Slot::A, None).unwrap();
+        assert!(!fallback_available(&status(l).unwrap(), Slot::A));
     }
 
     #[test]

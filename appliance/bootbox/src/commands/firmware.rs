@@ -36,6 +36,16 @@ pub enum FirmwareCommand {
         #[command(flatten)]
         paths: FirmwarePaths,
     },
+    /// Called when the service cannot start: if the running firmware has
+    /// not confirmed itself and the other slot holds a good one, reboot so
+    /// GRUB falls back to it; otherwise stay up.
+    GiveUp {
+        /// Only say what would happen.
+        #[arg(long)]
+        no_reboot: bool,
+        #[command(flatten)]
+        paths: FirmwarePaths,
+    },
     /// Show the running slot, versions and the boot order.
     Status {
         /// JSON output.
@@ -126,18 +136,31 @@ pub fn run(cmd: FirmwareCommand) -> Result<()> {
             println!("installed {} into slot {}", done.version, done.slot);
             if !no_reboot {
                 eprintln!("rebooting");
-                let status = std::process::Command::new("reboot")
-                    .status()
-                    .context("cannot run reboot")?;
-                if !status.success() {
-                    bail!("reboot failed ({status})");
-                }
+                reboot()?;
             }
             Ok(())
         }
         FirmwareCommand::Confirm { paths } => {
             let msg = confirm(&Layout::new(&paths.boot_dir))?;
             println!("{msg}");
+            Ok(())
+        }
+        FirmwareCommand::GiveUp { no_reboot, paths } => {
+            let slot = running()?;
+            let st = slots::status(&Layout::new(&paths.boot_dir))?;
+            if !slots::fallback_available(&st, slot) {
+                println!(
+                    "slot {slot} cannot start the service, but there is no other good firmware to fall back to; staying up"
+                );
+                return Ok(());
+            }
+            println!(
+                "slot {slot} never became healthy; rebooting to fall back to slot {}",
+                slot.other()
+            );
+            if !no_reboot {
+                reboot()?;
+            }
             Ok(())
         }
         FirmwareCommand::Status { json, paths } => {
@@ -194,6 +217,16 @@ pub fn run(cmd: FirmwareCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn reboot() -> Result<()> {
+    let status = std::process::Command::new("reboot")
+        .status()
+        .context("cannot run reboot")?;
+    if !status.success() {
+        bail!("reboot failed ({status})");
+    }
+    Ok(())
 }
 
 fn keygen(dir: &Path) -> Result<()> {
