@@ -778,6 +778,44 @@ async function pageSettings() {
   main.append(h("h1", {}, t("settings")), f1, f2, f3);
   await loadTokens();
   main.append(await tlsCard());
+  main.append(await firmwareCard());
+}
+
+// ----- appliance firmware (issue 8): state and signed update upload ------------------
+const FW_T = {
+  en: { title: "Firmware", running: "Running", slot: "Slot", version: "Version", order: "Boot order", state: "State", install: "Install update", bundle: "Update bundle (.bundle)",
+    rebooting: "Installed {v} into slot {s}. The box restarts now and tries it once; if it does not come up, the box returns to the current firmware.",
+    not_appliance: "Not running as the appliance firmware: updates are installed on the box itself.", ok: "ok", failed: "empty or failed" },
+  de: { title: "Firmware", running: "Läuft", slot: "Slot", version: "Version", order: "Startreihenfolge", state: "Zustand", install: "Update installieren", bundle: "Update-Paket (.bundle)",
+    rebooting: "{v} in Slot {s} installiert. Die Box startet jetzt neu und probiert es einmal; kommt es nicht hoch, kehrt sie zur aktuellen Firmware zurück.",
+    not_appliance: "Läuft nicht als Appliance-Firmware: Updates werden auf der Box selbst installiert.", ok: "ok", failed: "leer oder fehlgeschlagen" },
+};
+const fwt = k => (FW_T[LANG] || FW_T.en)[k];
+async function firmwareCard() {
+  const card = h("section", { class: "card", id: "firmware" }, h("h2", {}, fwt("title")));
+  let st;
+  try { st = await api("GET", "/api/v1/firmware"); } catch (e) { msg(card, t("error") + ": " + e.message); return card; }
+  if (!st.appliance) { card.append(h("p", { class: "hint" }, fwt("not_appliance"))); return card; }
+  card.append(h("p", {}, fwt("running") + ": " + fwt("slot") + " " + st.running + " · " + fwt("version") + " " + (st.version || "–")),
+    table([fwt("slot"), fwt("state"), fwt("version")], ["a", "b"].map(k => h("tr", {}, h("td", {}, k.toUpperCase()),
+      h("td", {}, st.slots[k].ok ? fwt("ok") : fwt("failed")), h("td", {}, st.slots[k].version || "–")))),
+    h("p", {}, fwt("order") + ": " + st.slots.order.join(" ")));
+  const out = h("div", {});
+  const [wf, file] = field(fwt("bundle"), { type: "file", id: "fw-file", accept: ".bundle" });
+  const btn = h("button", { type: "submit", id: "fw-install" }, fwt("install"));
+  const form = h("form", {}, wf, btn, out);
+  form.addEventListener("submit", action(btn, out, async () => {
+    const f = file.files[0];
+    if (!f) { msg(out, fwt("bundle") + "?"); return; }
+    if (!confirm(t("confirm"))) return;
+    const r = await fetch("/api/v1/firmware", { method: "POST", credentials: "same-origin", body: f,
+      headers: { "X-CSRF-Token": CSRF(), "Content-Type": "application/octet-stream", "Accept": "application/json" } });
+    let b = null; try { b = await r.json(); } catch (e) { b = null; }
+    if (!r.ok) throw new ApiErr(r.status, b);
+    msg(out, fwt("rebooting").replace("{v}", b.installed).replace("{s}", b.slot), true);
+  }));
+  card.append(form);
+  return card;
 }
 
 const pages = { login: pageLogin, setup: pageSetup, dashboard: pageDashboard, hosts: pageHosts, import: pageImport, rooms: pageRooms, groups: pageGroups, images: pageImages, events: pageEvents, settings: pageSettings };

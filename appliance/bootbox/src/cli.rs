@@ -49,6 +49,10 @@ pub enum Command {
         /// pre-download, post-download, pre-upload or post-upload.
         phase: String,
     },
+    /// Appliance firmware: signed A/B updates (install, confirm, status)
+    /// and, on the build machine, keys and bundles.
+    #[command(subcommand)]
+    Firmware(crate::commands::firmware::FirmwareCommand),
 }
 
 /// `bootbox tokens …`.

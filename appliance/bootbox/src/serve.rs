@@ -329,6 +329,8 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
         "service.start",
         format!("service started, HTTP on {local}, DHCP {:?}", plan.dhcp),
     );
+    // On the appliance: confirm the running firmware slot once healthy.
+    crate::commands::firmware::confirm_when_healthy(local, store.clone());
     let http_stop = stop_rx.clone();
     tasks.spawn(async move {
         axum::serve(

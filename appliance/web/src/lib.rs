@@ -11,6 +11,7 @@ pub mod auth;
 pub mod boot;
 pub mod downloads;
 pub mod error;
+pub mod firmware_api;
 pub mod images;
 pub mod import_lm;
 mod metrics;
@@ -84,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .merge(import_lm::routes())
         .merge(transfers::routes())
         .merge(remote_api::routes())
+        .merge(firmware_api::routes())
         .merge(ui::routes())
         .layer(axum::middleware::from_fn(auth::peer_header))
         .with_state(state)

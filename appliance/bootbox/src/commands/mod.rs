@@ -1,6 +1,7 @@
 //! One function per CLI command. Each opens what it needs, does one thing
 //! and returns an `anyhow` error with a cause a school admin can act on.
 
+pub mod firmware;
 mod groups;
 pub mod hook;
 mod hosts;
@@ -27,6 +28,11 @@ pub fn actor() -> String {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
+    // Firmware commands work on the boot partition, not the data directory.
+    let cli = match cli.command {
+        Command::Firmware(cmd) => return firmware::run(cmd),
+        _ => cli,
+    };
     let dir = DataDir::prepare(&cli.data)?;
     match cli.command {
         Command::Serve(args) => {
@@ -73,6 +79,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         // No lock: the service holding it is who the hook talks to.
         Command::Hook { phase } => hook::run(&dir, &phase),
+        Command::Firmware(cmd) => firmware::run(cmd),
     }
 }
 
