@@ -50,6 +50,7 @@ impl TransferStatus for Moving {
                 bytes_sent: step * (32 << 20),
                 total_bytes: Some(8 << 30),
             }],
+            http: Vec::new(),
         }
     }
 }

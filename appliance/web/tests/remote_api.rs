@@ -433,6 +433,7 @@ async fn one_time_upload_credential_works_once_and_not_after_expiry() {
             ..bootbox_images::UploadLimits::default()
         },
         server_ip: None,
+        portbase: bootbox_images::PORTBASE,
         hooks: None,
     });
     let app = router(st);

@@ -55,6 +55,7 @@ fn sample(peers: u32) -> Transfers {
             bytes_sent: 123_456_789,
             total_bytes: Some(300_000_000),
         }],
+        http: Vec::new(),
     }
 }
 
