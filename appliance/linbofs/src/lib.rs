@@ -174,7 +174,15 @@ pub fn unpack(data: &[u8], tools: &Tools) -> Result<Archive, Error> {
             "the input is not xz-compressed (LINBO's linbofs64 is an xz cpio)".into(),
         ));
     }
-    Archive::parse(&xz::decompress(&tools.xz, data)?)
+    let raw = xz::decompress(&tools.xz, data)?;
+    if raw.get(257..262) == Some(b"ustar".as_slice()) {
+        return Err(Error::NotLinbo(
+            "the input is a tar archive (LINBO 7.4's linbofs64.tar.xz template?): use the linbofs64 \
+             a LINBO server serves (/srv/linbo/linbofs64, an xz cpio)"
+                .into(),
+        ));
+    }
+    Archive::parse(&raw)
 }
 
 /// True when `a` was written by [`rebuild`].

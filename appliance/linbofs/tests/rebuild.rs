@@ -214,6 +214,21 @@ fn failures_leave_the_old_linbofs_and_md5_intact() {
     )
     .is_err());
     unchanged("truncated");
+    // A tar.xz (LINBO 7.4's template) is named as such.
+    sh(
+        dir.path(),
+        "mkdir -p t && echo x > t/f && tar -cJf tpl.tar.xz t",
+    );
+    let err = rebuild(
+        &dir.path().join("tpl.tar.xz"),
+        &out,
+        &inject(None),
+        &Tools::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("tar archive"), "{err}");
+    unchanged("tar.xz template");
     // The compressor failing at the end.
     let tools = Tools {
         xz: dir.path().join("no-such-xz"),

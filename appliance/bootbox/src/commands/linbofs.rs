@@ -114,6 +114,11 @@ fn build(dir: &DataDir, input: Option<&Path>, server_patch: bool) -> Result<()> 
         Some(p) => p.to_path_buf(),
         None => original(dir, &state, &tools)?,
     };
+    // Read now: `--input` may name the very file the build replaces.
+    let input_bytes = match input {
+        Some(p) => Some(std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?),
+        None => None,
+    };
     let secrets = dir.root().join("rsyncd.secrets");
     let text = std::fs::read_to_string(&secrets).with_context(|| {
         format!(
@@ -173,12 +178,8 @@ fn build(dir: &DataDir, input: Option<&Path>, server_patch: bool) -> Result<()> 
     let output = linbo.join("linbofs64");
     let report = bootbox_linbofs::rebuild(&source, &output, &inject, &tools)
         .with_context(|| format!("linbofs rebuild from {} failed", source.display()))?;
-    if let Some(p) = input {
-        let orig = state.join("linbofs64.orig");
-        if p != orig {
-            let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
-            super::write_atomic(&orig, &bytes)?;
-        }
+    if let Some(bytes) = input_bytes {
+        super::write_atomic(&state.join("linbofs64.orig"), &bytes)?;
     }
     eprintln!(
         "linbofs64 rebuilt from {} ({}): {} members, {} bytes, md5 {}; proxy-DHCP server patch: {}",
