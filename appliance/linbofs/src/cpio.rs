@@ -210,9 +210,8 @@ impl Archive {
         Ok(Archive { entries })
     }
 
-    /// Adds or replaces a regular file, creating missing parent
-    /// directories (mode 0755, or `dir_perm` for the direct parent when
-    /// given) with `mtime`.
+    /// Adds or replaces a member, creating missing parent directories
+    /// (root, mode 0755, the entry's mtime).
     pub fn put_file(&mut self, path: &str, entry: Entry) {
         let path = normalise(path);
         let mtime = entry.mtime;

@@ -230,10 +230,13 @@ pub fn apply(
             Entry::file(0o600, key.clone(), t),
         );
     }
-    a.entries
-        .entry(".ssh".into())
-        .and_modify(|e| e.mode = S_IFDIR | 0o700)
-        .or_insert_with(|| Entry::dir(0o700, t));
+    // root's ~/.ssh: a directory of mode 0700 whatever the input had there.
+    match a.entries.get_mut(".ssh") {
+        Some(e) if e.is_dir() => e.mode = S_IFDIR | 0o700,
+        _ => {
+            a.entries.insert(".ssh".into(), Entry::dir(0o700, t));
+        }
+    }
     a.put_file(
         ".ssh/authorized_keys",
         Entry::file(0o600, inject.authorized_keys.clone().into_bytes(), t),
