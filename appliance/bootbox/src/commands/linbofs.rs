@@ -106,7 +106,11 @@ fn original(dir: &DataDir, state: &Path, tools: &Tools) -> Result<PathBuf> {
     Ok(orig)
 }
 
-fn build(dir: &DataDir, input: Option<&Path>, server_patch: bool) -> Result<()> {
+/// Rebuilds `<data>/linbo/linbofs64` (+ `.md5`) from `input` or the kept
+/// original. Blocking (argon2 with 1000 passes, xz): the service should
+/// call it from a blocking task when the LINBO password, the box key or
+/// the default start.conf changed.
+pub fn build(dir: &DataDir, input: Option<&Path>, server_patch: bool) -> Result<()> {
     let tools = Tools::default();
     let state = dir.root().join("linbofs");
     private_dir(&state)?;
