@@ -239,7 +239,10 @@ mod tests {
             host("r1;pc2;win11;00:1A:2B:3C:4D:5F;DHCP;;;;;;0"),
             host("r1;pc3;empty;00:1A:2B:3C:4D:60;DHCP;;;;;;1"),
         ];
-        let src = LinboSource { http_port: None };
+        let src = LinboSource {
+            http_port: None,
+            server_ip: None,
+        };
         let r = render(root, &[g.clone(), no_conf], &hosts, &src).expect("render");
         assert_eq!(
             r.written,
@@ -292,6 +295,7 @@ mod tests {
         let hosts = [host("r1;pc1;win11;00:1A:2B:3C:4D:5E;10.0.0.5;;;;;;1")];
         let src = LinboSource {
             http_port: Some(8080),
+            server_ip: None,
         };
         render(root, &[g], &hosts, &src).expect("render");
         assert_eq!(

@@ -10,6 +10,7 @@
 //! HTTP when the box serves HTTP (faster than TFTP), else over TFTP.
 
 use std::fmt::Write as _;
+use std::net::Ipv4Addr;
 
 use bootbox_linbo::startconf::{OsView, StartConf};
 
@@ -17,14 +18,41 @@ use bootbox_linbo::startconf::{OsView, StartConf};
 /// admin's and are left alone.
 pub const MARKER: &str = "# managed by bootbox: edits are overwritten";
 
-/// Where GRUB fetches LINBO's kernel and initramfs from.
+/// Where GRUB fetches LINBO's kernel and initramfs from, and which LINBO
+/// server the kernel line names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinboSource {
     /// HTTP port of the box's boot endpoints (`None`: TFTP only).
     pub http_port: Option<u16>,
+    /// The box's address on the LAN, put on LINBO's kernel line as
+    /// `bootboxserver=` (see [`server_param`]). `None`: network entries
+    /// use the server GRUB itself was loaded from.
+    pub server_ip: Option<Ipv4Addr>,
+}
+
+/// Kernel parameter naming the LINBO server for the proxy-DHCP patch that
+/// `bootbox linbofs build` applies to LINBO's init.sh (LINBO >= 4.2.8
+/// would otherwise take the DHCP server identifier, which in ProxyDHCP
+/// mode is the school's DHCP server).
+pub const SERVER_PARAM: &str = "bootboxserver";
+
+/// ` bootboxserver=<ip>` for a LINBO kernel line booted from the local
+/// cache (empty when the box's address is unknown).
+pub fn server_param(server: Option<Ipv4Addr>) -> String {
+    server
+        .map(|ip| format!(" {SERVER_PARAM}={ip}"))
+        .unwrap_or_default()
 }
 
 impl LinboSource {
+    /// ` bootboxserver=…` for a LINBO kernel line fetched over the network.
+    fn net_server_param(&self) -> String {
+        match self.server_ip {
+            Some(ip) => format!(" {SERVER_PARAM}={ip}"),
+            None => format!(" {SERVER_PARAM}=${{net_default_server}}"),
+        }
+    }
+
     /// GRUB device prefix for files of the LINBO tree.
     fn device(&self) -> String {
         match self.http_port {
@@ -205,7 +233,11 @@ fi
 ",
     );
     let _ = writeln!(s, "menuentry 'LINBO (network, failsafe)' {{");
-    let _ = writeln!(s, "  linux {dev}/linbo64 quiet netboot nomodeset");
+    let _ = writeln!(
+        s,
+        "  linux {dev}/linbo64 quiet netboot nomodeset{}",
+        src.net_server_param()
+    );
     let _ = writeln!(s, "  initrd {dev}/linbofs64");
     let _ = writeln!(s, "}}");
     s
@@ -217,7 +249,11 @@ fn kernel_options(conf: &StartConf) -> String {
     conf.kernel_options()
         .unwrap_or("quiet splash")
         .split_whitespace()
-        .filter(|w| !matches!(*w, "netboot" | "localboot") && !w.starts_with("linbocmd="))
+        .filter(|w| {
+            !matches!(*w, "netboot" | "localboot")
+                && !w.starts_with("linbocmd=")
+                && !w.starts_with("bootboxserver=")
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -249,13 +285,15 @@ fn os_type(name: &str) -> &'static str {
 pub fn group_cfg(group: &str, conf: &StartConf, src: &LinboSource) -> String {
     let dev = src.device();
     let opts = kernel_options(conf);
+    let net = src.net_server_param();
+    let local = server_param(src.server_ip);
     let mut s = String::new();
     let _ = writeln!(s, "{MARKER}");
     let _ = writeln!(s, "# group {group}");
     s.push_str("set default=0\nset timeout=0\nset fallback=1\nset gfxpayload=keep\n");
     let Some(cache) = conf.cache().filter(|c| !c.is_empty()) else {
         let _ = writeln!(s, "menuentry 'LINBO' {{");
-        let _ = writeln!(s, "  linux {dev}/linbo64 {opts} netboot");
+        let _ = writeln!(s, "  linux {dev}/linbo64 {opts} netboot{net}");
         let _ = writeln!(s, "  initrd {dev}/linbofs64");
         let _ = writeln!(s, "}}");
         return s;
@@ -295,10 +333,10 @@ pub fn group_cfg(group: &str, conf: &StartConf, src: &LinboSource) -> String {
             "  if [ -f ($cacheroot)/linbo64 -a -f ($cacheroot)/linbofs64 ]; then"
         );
         let _ = writeln!(s, "    set root=$cacheroot");
-        let _ = writeln!(s, "    linux /linbo64 {opts} localboot{extra}");
+        let _ = writeln!(s, "    linux /linbo64 {opts} localboot{extra}{local}");
         let _ = writeln!(s, "    initrd /linbofs64");
         let _ = writeln!(s, "  else");
-        let _ = writeln!(s, "    linux {dev}/linbo64 {opts} netboot{extra}");
+        let _ = writeln!(s, "    linux {dev}/linbo64 {opts} netboot{extra}{net}");
         let _ = writeln!(s, "    initrd {dev}/linbofs64");
         let _ = writeln!(s, "  fi");
         let _ = writeln!(s, "}}");
@@ -375,9 +413,11 @@ fn os_entries(
 
 /// `boot/grub/spool/<host>.<group>.grub.cfg`: the grub.cfg of the client's
 /// local cache. It boots LINBO from the cache with the group's kernel
-/// options (`localboot`), or the group menu saved next to it.
-pub fn local_cache_cfg(group: &str, conf: &StartConf) -> String {
+/// options (`localboot`, and `bootboxserver=` when `server` is known), or
+/// the group menu saved next to it.
+pub fn local_cache_cfg(group: &str, conf: &StartConf, server: Option<Ipv4Addr>) -> String {
     let opts = kernel_options(conf);
+    let local = server_param(server);
     let mut s = String::new();
     let _ = writeln!(s, "{MARKER}");
     let _ = writeln!(s, "# local LINBO cache, group {group}");
@@ -399,7 +439,7 @@ fi
     );
     let _ = writeln!(s, "menuentry 'LINBO' {{");
     s.push_str("  if [ -f /linbo64 -a -f /linbofs64 ]; then\n");
-    let _ = writeln!(s, "    linux /linbo64 {opts} localboot");
+    let _ = writeln!(s, "    linux /linbo64 {opts} localboot{local}");
     s.push_str("    initrd /linbofs64\n");
     s.push_str("  elif [ \"$grub_platform\" = \"efi\" -a -f /ipxe.efi ]; then\n    chainloader /ipxe.efi\n  else\n    linux16 /ipxe.lkrn dhcp\n  fi\n}\n");
     s
@@ -434,14 +474,16 @@ mod tests {
             &conf,
             &LinboSource {
                 http_port: Some(8080),
+                server_ip: Some(Ipv4Addr::new(10, 0, 0, 5)),
             },
         );
         assert!(cfg.starts_with(MARKER));
         assert!(cfg.contains("search --no-floppy --label --set=cacheroot 'cache'"));
-        assert!(cfg.contains("linux /linbo64 quiet splash localboot\n"));
-        assert!(
-            cfg.contains("(http,${net_default_server}:8080)/linbo/linbo64 quiet splash netboot")
-        );
+        assert!(cfg.contains("linux /linbo64 quiet splash localboot bootboxserver=10.0.0.5\n"));
+        assert!(cfg.contains(
+            "(http,${net_default_server}:8080)/linbo/linbo64 quiet splash netboot bootboxserver=10.0.0.5\n"
+        ));
+        assert!(cfg.contains("netboot linbocmd=start:1 bootboxserver=10.0.0.5\n"));
         for title in ["Start", "Linbo-Start", "Sync+Start", "Neu+Start"] {
             assert!(cfg.contains(&format!("'Windows 11 ({title})'")), "{title}");
         }
@@ -454,8 +496,15 @@ mod tests {
         let conf = StartConf::parse("[LINBO]\nKernelOptions = quiet\n")
             .expect("valid")
             .conf;
-        let cfg = group_cfg("g", &conf, &LinboSource { http_port: None });
-        assert!(cfg.contains("linux (tftp)/linbo64 quiet netboot"));
+        let src = LinboSource {
+            http_port: None,
+            server_ip: None,
+        };
+        let cfg = group_cfg("g", &conf, &src);
+        // Without a known address: the server GRUB was loaded from.
+        assert!(cfg
+            .contains("linux (tftp)/linbo64 quiet netboot bootboxserver=${net_default_server}\n"));
+        assert!(network_main_cfg(&src).contains("nomodeset bootboxserver=${net_default_server}\n"));
         assert!(!cfg.contains("localboot"));
     }
 
@@ -467,7 +516,18 @@ mod tests {
     #[test]
     fn local_cache_boots_linbo_localboot() {
         let conf = StartConf::parse(CONF).expect("valid").conf;
-        let cfg = local_cache_cfg("g1", &conf);
-        assert!(cfg.contains("linux /linbo64 quiet splash localboot"));
+        let cfg = local_cache_cfg("g1", &conf, None);
+        assert!(cfg.contains("linux /linbo64 quiet splash localboot\n"));
+        let cfg = local_cache_cfg("g1", &conf, Some(Ipv4Addr::new(10, 0, 0, 5)));
+        assert!(cfg.contains("linux /linbo64 quiet splash localboot bootboxserver=10.0.0.5\n"));
+        // An admin's own bootboxserver= in KernelOptions never doubles it.
+        let own = StartConf::parse("[LINBO]\nKernelOptions = quiet bootboxserver=1.2.3.4\n")
+            .expect("valid")
+            .conf;
+        let cfg = local_cache_cfg("g1", &own, Some(Ipv4Addr::new(10, 0, 0, 5)));
+        assert!(
+            cfg.contains("linux /linbo64 quiet localboot bootboxserver=10.0.0.5\n"),
+            "{cfg}"
+        );
     }
 }

@@ -64,12 +64,18 @@ pub fn ipxe_script(view: Option<&BootView>, mac: MacAddr, cfg: &BootConfig) -> S
 }
 
 /// The LINBO kernel command line for a host: identity for LINBO (which
-/// gets no group from a school DHCP server in ProxyDHCP mode), the group's
-/// KernelOptions from start.conf, and `netboot`.
+/// gets no group from a school DHCP server in ProxyDHCP mode), the box as
+/// LINBO server — `server=` for LINBO before 4.2.8, `bootboxserver=` for
+/// the init.sh patch of `bootbox linbofs build` (later LINBO takes the
+/// DHCP server identifier otherwise) — the group's KernelOptions from
+/// start.conf, and `netboot`.
 pub fn linbo_cmdline(view: &BootView, cfg: &BootConfig) -> String {
     let mut line = format!(
-        "initrd={LINBO_INITRD} server={} hostgroup={} hostname={}",
-        cfg.server_ip, view.host.group, view.host.hostname
+        "initrd={LINBO_INITRD} server={ip} hostgroup={} hostname={} {}={ip}",
+        view.host.group,
+        view.host.hostname,
+        crate::grub::SERVER_PARAM,
+        ip = cfg.server_ip,
     );
     let options = view
         .group
@@ -208,7 +214,7 @@ mod tests {
             &cfg(),
         );
         assert!(s.starts_with("#!ipxe\n"), "{s}");
-        assert!(s.contains("kernel http://10.0.0.2:8080/linbo/linbo64 initrd=linbofs64 server=10.0.0.2 hostgroup=win11 hostname=pc1 quiet splash dhcpretry=5 netboot || goto failed"), "{s}");
+        assert!(s.contains("kernel http://10.0.0.2:8080/linbo/linbo64 initrd=linbofs64 server=10.0.0.2 hostgroup=win11 hostname=pc1 bootboxserver=10.0.0.2 quiet splash dhcpretry=5 netboot || goto failed"), "{s}");
         assert!(
             s.contains("initrd http://10.0.0.2:8080/linbo/linbofs64 || goto failed"),
             "{s}"

@@ -53,6 +53,10 @@ pub enum Command {
     /// and, on the build machine, keys and bundles.
     #[command(subcommand)]
     Firmware(crate::commands::firmware::FirmwareCommand),
+    /// LINBO's linbofs64: rebuild it with the box's keys, the LINBO password
+    /// hash and the proxy-DHCP server patch.
+    #[command(subcommand)]
+    Linbofs(crate::commands::linbofs::LinbofsCommand),
 }
 
 /// `bootbox tokens …`.

@@ -165,6 +165,7 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
         dir.linbo(),
         bootbox_boot::grub::LinboSource {
             http_port: Some(local.port()),
+            server_ip: plan.server_ip,
         },
         stop_rx.clone(),
     ));

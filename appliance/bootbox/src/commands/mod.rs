@@ -6,6 +6,7 @@ mod groups;
 pub mod hook;
 mod hosts;
 mod import;
+pub mod linbofs;
 pub mod remote;
 pub mod schedules;
 
@@ -80,6 +81,8 @@ pub fn run(cli: Cli) -> Result<()> {
         // No lock: the service holding it is who the hook talks to.
         Command::Hook { phase } => hook::run(&dir, &phase),
         Command::Firmware(cmd) => firmware::run(cmd),
+        // No lock: the registry is not used, and the running service may hold it.
+        Command::Linbofs(cmd) => linbofs::run(&dir, cmd),
     }
 }
 

@@ -153,7 +153,7 @@ impl LinboHooks {
             .map_err(|e| format!("registry: {e}"))?
             .and_then(|g| g.start_conf)
             .and_then(|t| StartConf::parse(&t).ok())
-            .map(|p| bootbox_boot::grub::local_cache_cfg(group, &p.conf));
+            .map(|p| bootbox_boot::grub::local_cache_cfg(group, &p.conf, self.images.server_ip));
         let Some(text) = text else {
             return Ok(String::new());
         };
