@@ -269,6 +269,7 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
                 ssh: bootbox_remote::ssh::SshConfig::new(&dir.root().join("ssh")),
                 runtime: tokio::runtime::Handle::current(),
                 requests: bootbox_rsyncd::RequestMemory::default(),
+                uploads: std::sync::Mutex::new(()),
             },
             &mut tasks,
             &stop_rx,

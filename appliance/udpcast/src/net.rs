@@ -59,7 +59,9 @@ impl Endpoint {
                 .as_ref()
                 .and_then(|s| s.as_sockaddr_in())
                 .map(|b| b.ip())
-                .filter(|b| !b.is_unspecified());
+                // An address added without `brd` reports itself here
+                // (glibc fills the union with IFA_ADDRESS): not a broadcast.
+                .filter(|b| !b.is_unspecified() && *b != ip.ip());
             found.push((ip.ip(), mask, bcast));
         }
         if found.is_empty() {

@@ -53,6 +53,10 @@ pub struct LinboHooks {
     pub runtime: tokio::runtime::Handle,
     /// Pre-hook requests for the post hooks.
     pub requests: bootbox_rsyncd::RequestMemory,
+    /// One upload is taken over at a time: a client sends the image and
+    /// then its `.info` on a new connection, whose hook must not overtake
+    /// the (slower) promotion of the image.
+    pub uploads: std::sync::Mutex<()>,
 }
 
 impl HookHandler for LinboHooks {
@@ -276,6 +280,10 @@ impl LinboHooks {
             return Ok(String::new());
         }
         check_upload_name(path)?;
+        let _one_at_a_time = self
+            .uploads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let who = addr.map_or_else(|| "?".to_string(), |a| a.to_string());
         let actor = format!("rsync:{who}");
         let result = if let Some(row_file) = path.strip_suffix(".new") {

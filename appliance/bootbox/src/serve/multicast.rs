@@ -113,7 +113,7 @@ pub async fn run(
     let list_path = linbo.join("multicast.list");
     // What runs now: the sessions asked for, and the service serving them
     // (none while the list is empty).
-    let mut active: Vec<SessionSpec> = Vec::new();
+    let mut active: Vec<Wanted> = Vec::new();
     let mut service: Option<Service> = None;
     let mut events: Option<broadcast::Receiver<SessionEvent>> = None;
     let mut tick = tokio::time::interval(TICK);
@@ -176,11 +176,12 @@ pub async fn run(
         if active.is_empty() {
             continue;
         }
-        match Service::start(cfg.clone(), active.clone()) {
+        let specs: Vec<SessionSpec> = active.iter().map(|w| w.spec.clone()).collect();
+        match Service::start(cfg.clone(), specs) {
             Ok(svc) => {
                 let names: Vec<String> = active
                     .iter()
-                    .map(|s| format!("{} on port {}", s.image, s.port))
+                    .map(|w| format!("{} on port {}", w.spec.image, w.spec.port))
                     .collect();
                 let msg = format!(
                     "multicast sessions on {}: {}",
@@ -209,9 +210,32 @@ pub async fn run(
     Ok(())
 }
 
+/// A session `multicast.list` asks for, with the identity of its image
+/// file: a new version (promoted by rename) is a new file, and the session
+/// must reopen it rather than send the old bytes it holds open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Wanted {
+    spec: SessionSpec,
+    /// (device, inode, length, mtime) of the image file.
+    file: Option<(u64, u64, u64, i64)>,
+}
+
 /// The sessions `multicast.list` asks for; images it names that are not on
 /// disk are left out (and named in the log once per change).
-fn wanted_sessions(list_path: &Path, linbo: &Path) -> Result<Vec<SessionSpec>, String> {
+fn wanted_sessions(list_path: &Path, linbo: &Path) -> Result<Vec<Wanted>, String> {
+    use std::os::unix::fs::MetadataExt as _;
+    Ok(session_specs(list_path, linbo)?
+        .into_iter()
+        .map(|spec| {
+            let file = std::fs::metadata(&spec.path)
+                .ok()
+                .map(|m| (m.dev(), m.ino(), m.len(), m.mtime()));
+            Wanted { spec, file }
+        })
+        .collect())
+}
+
+fn session_specs(list_path: &Path, linbo: &Path) -> Result<Vec<SessionSpec>, String> {
     let text = match std::fs::read_to_string(list_path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -335,7 +359,7 @@ mod tests {
             "win10.qcow2 10.0.0.1:9000\nubuntu.qcow2 10.0.0.1:9002\n",
         )
         .expect("write");
-        let specs = wanted_sessions(&linbo.join("multicast.list"), linbo).expect("parses");
+        let specs = session_specs(&linbo.join("multicast.list"), linbo).expect("parses");
         assert_eq!(specs.len(), 1);
         assert_eq!(specs[0].image, "win10.qcow2");
         assert_eq!(specs[0].port, 9000);
@@ -347,9 +371,33 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("multicast.list");
         assert_eq!(wanted_sessions(&path, dir.path()), Ok(Vec::new()));
+        assert_eq!(session_specs(&path, dir.path()), Ok(Vec::new()));
         std::fs::write(&path, "win10.qcow2 nonsense\n").expect("write");
-        let err = wanted_sessions(&path, dir.path()).expect_err("invalid");
+        let err = session_specs(&path, dir.path()).expect_err("invalid");
         assert!(err.contains("multicast.list is invalid"), "{err}");
+    }
+
+    #[test]
+    fn a_replaced_image_is_a_different_session() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let linbo = dir.path();
+        std::fs::create_dir_all(linbo.join("images/win10")).expect("mkdir");
+        let image = linbo.join("images/win10/win10.qcow2");
+        std::fs::write(&image, b"v1").expect("write");
+        let list = linbo.join("multicast.list");
+        std::fs::write(&list, "win10.qcow2 10.0.0.1:9000\n").expect("write");
+        let before = wanted_sessions(&list, linbo).expect("parses");
+        assert_eq!(before, wanted_sessions(&list, linbo).expect("parses"));
+        // Promotion renames the new version over the old one.
+        let next = linbo.join("images/win10/next");
+        std::fs::write(&next, b"v2").expect("write");
+        std::fs::rename(&next, &image).expect("rename");
+        let after = wanted_sessions(&list, linbo).expect("parses");
+        assert_eq!(before[0].spec, after[0].spec);
+        assert_ne!(
+            before, after,
+            "the session must be restarted for the new file"
+        );
     }
 
     #[test]
