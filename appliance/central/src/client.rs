@@ -1,0 +1,310 @@
+//! The box's HTTP client towards the central: hyper's HTTP/1.1 client
+//! connection over a TCP stream the box opens (boxes are behind NAT).
+//!
+//! Only `http://` URLs for now: every payload is protected end-to-end by
+//! signatures (manifests by the pinned central key, files by the SHA-256
+//! in the manifest, requests by the box key), so a man in the middle can
+//! delay or corrupt, never make a box accept bad bytes. TLS (rustls, as the
+//! box's web UI) is the next step, for confidentiality of what is fetched.
+
+use std::path::Path;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use ed25519_dalek::SigningKey;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, RANGE};
+use hyper::StatusCode;
+use hyper_util::rt::TokioIo;
+use serde::de::DeserializeOwned;
+use tokio::io::AsyncWriteExt;
+
+use crate::auth::{self, H_BOX, H_NONCE, H_SIG, H_TIME};
+use crate::server::{EnrolRequest, EnrolResponse, ReleaseList, StatusReport};
+use crate::{now_ms, Error, Result};
+
+/// Longest wait for a connection or for the next chunk of a response.
+pub const IDLE: Duration = Duration::from_secs(30);
+
+/// Where the central is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    host: String,
+    port: u16,
+    prefix: String,
+}
+
+impl Endpoint {
+    /// Parses `http://host[:port][/prefix]`.
+    pub fn parse(url: &str) -> Result<Self> {
+        let rest = match url.trim().strip_prefix("http://") {
+            Some(r) => r,
+            None if url.starts_with("https://") => {
+                return Err(Error::Invalid(
+                    "https:// to the central is not supported yet; use http:// (payloads are signed end to end)".into(),
+                ))
+            }
+            None => return Err(Error::Invalid(format!("{url:?} is not an http:// URL"))),
+        };
+        let (hostport, prefix) = match rest.split_once('/') {
+            Some((h, p)) => (h, format!("/{}", p.trim_end_matches('/'))),
+            None => (rest, String::new()),
+        };
+        let prefix = if prefix == "/" { String::new() } else { prefix };
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (
+                h.trim_start_matches('[').trim_end_matches(']').to_string(),
+                p.parse()
+                    .map_err(|_| Error::Invalid(format!("bad port in {url:?}")))?,
+            ),
+            _ => (hostport.to_string(), 80),
+        };
+        if host.is_empty() {
+            return Err(Error::Invalid(format!("no host in {url:?}")));
+        }
+        Ok(Self { host, port, prefix })
+    }
+
+    fn host_header(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+fn http(e: impl std::fmt::Display) -> Error {
+    Error::Http(e.to_string())
+}
+
+type Resp = hyper::Response<hyper::body::Incoming>;
+
+async fn send(
+    ep: &Endpoint,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) -> Result<Resp> {
+    let stream = tokio::time::timeout(
+        IDLE,
+        tokio::net::TcpStream::connect((ep.host.as_str(), ep.port)),
+    )
+    .await
+    .map_err(|_| Error::Http(format!("{}: connection timed out", ep.host_header())))?
+    .map_err(|e| Error::Http(format!("cannot connect to {}: {e}", ep.host_header())))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(http)?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut b = hyper::Request::builder()
+        .method(method)
+        .uri(format!("{}{path}", ep.prefix))
+        .header(HOST, ep.host_header());
+    for (k, v) in headers {
+        b = b.header(*k, v.as_str());
+    }
+    if !body.is_empty() {
+        b = b
+            .header(CONTENT_TYPE, "application/json")
+            .header(CONTENT_LENGTH, body.len());
+    }
+    let req = b.body(Full::new(Bytes::from(body))).map_err(http)?;
+    tokio::time::timeout(IDLE, sender.send_request(req))
+        .await
+        .map_err(|_| Error::Http(format!("{method} {path}: no answer")))?
+        .map_err(http)
+}
+
+async fn read_all(resp: Resp, limit: usize) -> Result<(StatusCode, Vec<u8>)> {
+    let status = resp.status();
+    let mut body = resp.into_body();
+    let mut out = Vec::new();
+    while let Some(frame) = tokio::time::timeout(IDLE, body.frame())
+        .await
+        .map_err(|_| Error::Http("response stalled".into()))?
+    {
+        if let Ok(d) = frame.map_err(http)?.into_data() {
+            out.extend_from_slice(&d);
+            if out.len() > limit {
+                return Err(Error::Http("response too large".into()));
+            }
+        }
+    }
+    Ok((status, out))
+}
+
+fn decode<T: DeserializeOwned>(status: StatusCode, body: &[u8], what: &str) -> Result<T> {
+    if !status.is_success() {
+        let msg = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| {
+                v.get("message")
+                    .and_then(|m| m.as_str())
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(200).collect());
+        return Err(Error::Http(format!("{what}: {status}: {msg}")));
+    }
+    serde_json::from_slice(body).map_err(|e| Error::Http(format!("{what}: bad answer: {e}")))
+}
+
+/// Enrols with a token (the only unsigned request).
+pub async fn enrol(ep: &Endpoint, req: &EnrolRequest) -> Result<EnrolResponse> {
+    let body = serde_json::to_vec(req).map_err(http)?;
+    let resp = send(ep, "POST", "/central/v1/enrol", &[], body).await?;
+    let (status, body) = read_all(resp, 64 << 10).await?;
+    decode(status, &body, "enrolment")
+}
+
+/// An enrolled box talking to its central.
+#[derive(Debug, Clone)]
+pub struct BoxClient {
+    /// The central.
+    pub endpoint: Endpoint,
+    /// This box's id.
+    pub box_id: String,
+    /// This box's key.
+    pub key: SigningKey,
+}
+
+impl BoxClient {
+    async fn signed(
+        &self,
+        method: &str,
+        path: &str,
+        extra: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> Result<Resp> {
+        // The path as the central's router sees it (a reverse proxy may
+        // strip the prefix).
+        let h = auth::sign(&self.key, &self.box_id, method, path, &body, now_ms())?;
+        let mut headers = vec![
+            (H_BOX, h.box_id),
+            (H_TIME, h.time_ms.to_string()),
+            (H_NONCE, h.nonce),
+            (H_SIG, h.signature),
+        ];
+        headers.extend(extra.iter().map(|(k, v)| (*k, v.clone())));
+        send(&self.endpoint, method, path, &headers, body).await
+    }
+
+    /// All releases' signed manifests (unverified: the caller verifies).
+    pub async fn releases(&self) -> Result<ReleaseList> {
+        let resp = self
+            .signed("GET", "/central/v1/releases", &[], Vec::new())
+            .await?;
+        let (status, body) = read_all(resp, 16 << 20).await?;
+        decode(status, &body, "release list")
+    }
+
+    /// Reports the state of a release.
+    pub async fn report(&self, r: &StatusReport) -> Result<()> {
+        let body = serde_json::to_vec(r).map_err(http)?;
+        let resp = self.signed("POST", "/central/v1/status", &[], body).await?;
+        let (status, body) = read_all(resp, 64 << 10).await?;
+        if status.is_success() {
+            Ok(())
+        } else {
+            decode::<serde_json::Value>(status, &body, "status report").map(|_| ())
+        }
+    }
+
+    /// Downloads `name` of `release` into `part`, continuing after the
+    /// bytes already there (HTTP `Range`), up to `size` bytes. Returns the
+    /// bytes received in this call. `on_progress` sees the file's length.
+    pub async fn download(
+        &self,
+        release: &str,
+        name: &str,
+        part: &Path,
+        size: u64,
+        mut on_progress: impl FnMut(u64),
+    ) -> Result<u64> {
+        let have = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
+        if have > size {
+            // More than the manifest says: cannot be right; start over.
+            std::fs::remove_file(part)
+                .map_err(crate::io(format!("cannot remove {}", part.display())))?;
+            return Box::pin(self.download(release, name, part, size, on_progress)).await;
+        }
+        if have == size {
+            return Ok(0);
+        }
+        let path = format!("/central/v1/releases/{release}/files/{name}");
+        let range = [(RANGE.as_str(), format!("bytes={have}-"))];
+        let extra: &[(&str, String)] = if have > 0 { &range } else { &[] };
+        let resp = self.signed("GET", &path, extra, Vec::new()).await?;
+        let status = resp.status();
+        let append = match status {
+            StatusCode::PARTIAL_CONTENT => true,
+            StatusCode::OK => false,
+            s => {
+                let (_, body) = read_all(resp, 64 << 10).await.unwrap_or((s, Vec::new()));
+                return decode::<serde_json::Value>(s, &body, &format!("download of {name}"))
+                    .map(|_| 0);
+            }
+        };
+        let mut f = tokio::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(part)
+            .await
+            .map_err(crate::io(format!("cannot write {}", part.display())))?;
+        let mut len = if append { have } else { 0 };
+        let mut got = 0u64;
+        let mut body = resp.into_body();
+        while let Some(frame) = tokio::time::timeout(IDLE, body.frame())
+            .await
+            .map_err(|_| Error::Http(format!("download of {name} stalled")))?
+        {
+            let Ok(data) = frame.map_err(http)?.into_data() else {
+                continue;
+            };
+            if len + data.len() as u64 > size {
+                return Err(Error::File(format!(
+                    "{name}: the central sent more than {size} bytes"
+                )));
+            }
+            f.write_all(&data)
+                .await
+                .map_err(crate::io(format!("cannot write {}", part.display())))?;
+            len += data.len() as u64;
+            got += data.len() as u64;
+            on_progress(len);
+        }
+        f.sync_all()
+            .await
+            .map_err(crate::io(format!("cannot write {}", part.display())))?;
+        Ok(got)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_parse() {
+        let e = Endpoint::parse("http://10.0.0.1:8090").expect("parse");
+        assert_eq!(
+            (e.host.as_str(), e.port, e.prefix.as_str()),
+            ("10.0.0.1", 8090, "")
+        );
+        let e = Endpoint::parse("http://central.example/x/").expect("parse");
+        assert_eq!(
+            (e.host.as_str(), e.port, e.prefix.as_str()),
+            ("central.example", 80, "/x")
+        );
+        let e = Endpoint::parse("http://[fd00::1]:81").expect("parse");
+        assert_eq!((e.host.as_str(), e.port), ("fd00::1", 81));
+        assert!(Endpoint::parse("https://x").is_err());
+        assert!(Endpoint::parse("ftp://x").is_err());
+        assert!(Endpoint::parse("http://:80").is_err());
+    }
+}
