@@ -53,6 +53,10 @@ pub enum Command {
     /// and, on the build machine, keys and bundles.
     #[command(subcommand)]
     Firmware(crate::commands::firmware::FirmwareCommand),
+    /// Central push: the central role (serve, school add, publish, list)
+    /// and the box side (enrol, sync, status).
+    #[command(subcommand)]
+    Central(crate::commands::central::CentralCommand),
 }
 
 /// `bootbox tokens …`.

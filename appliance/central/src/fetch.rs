@@ -277,9 +277,11 @@ pub async fn sync(dir: &BoxDir, box_version: &str, act: &mut dyn Activate) -> Re
             });
             continue;
         }
-        let (res, bytes) = fetch_release(dir, &client, &m).await;
+        let started = std::time::Instant::now();
+        let (res, bytes, timing) = fetch_release(dir, &client, &m).await;
         let o = match res {
             Err(e) => {
+                let _ = timing;
                 let state_word = if matches!(e, Error::File(_) | Error::Manifest(_)) {
                     "rejected"
                 } else {
@@ -302,8 +304,16 @@ pub async fn sync(dir: &BoxDir, box_version: &str, act: &mut dyn Activate) -> Re
                     bytes,
                 )
                 .await;
-                match act.activate(&m, &folder) {
+                let t = std::time::Instant::now();
+                let activated = act.activate(&m, &folder);
+                let timing = format!(
+                    "{timing}, activation {:.1} s, total {:.1} s",
+                    t.elapsed().as_secs_f64(),
+                    started.elapsed().as_secs_f64()
+                );
+                match activated {
                     Ok(detail) => {
+                        let detail = format!("{detail} ({timing})");
                         state.active.insert(m.image.clone(), id.clone());
                         dir.save_state(&state)?;
                         let _ = std::fs::remove_dir_all(&folder);
@@ -343,18 +353,30 @@ async fn report(c: &BoxClient, release: &str, state: &str, detail: &str, bytes: 
 }
 
 /// Downloads and verifies every file of `m`. Returns the folder with the
-/// verified files, and the bytes received in this call (also on failure).
-async fn fetch_release(dir: &BoxDir, c: &BoxClient, m: &Manifest) -> (Result<PathBuf>, u64) {
+/// verified files, the bytes received in this call (also on failure) and
+/// how long downloading and verifying took.
+async fn fetch_release(
+    dir: &BoxDir,
+    c: &BoxClient,
+    m: &Manifest,
+) -> (Result<PathBuf>, u64, String) {
+    use std::time::{Duration, Instant};
+    let (mut dl, mut ver) = (Duration::ZERO, Duration::ZERO);
+    let timing = |dl: Duration, ver: Duration| {
+        format!(
+            "download {:.1} s, verification {:.1} s",
+            dl.as_secs_f64(),
+            ver.as_secs_f64()
+        )
+    };
     let id = m.id();
     let folder = dir.download_dir(&id);
     if let Err(e) = std::fs::create_dir_all(&folder) {
-        return (
-            Err(Error::Io {
-                what: format!("cannot create {}", folder.display()),
-                source: e,
-            }),
-            0,
-        );
+        let e = Error::Io {
+            what: format!("cannot create {}", folder.display()),
+            source: e,
+        };
+        return (Err(e), 0, timing(dl, ver));
     }
     let mut bytes = 0u64;
     for f in &m.files {
@@ -365,24 +387,28 @@ async fn fetch_release(dir: &BoxDir, c: &BoxClient, m: &Manifest) -> (Result<Pat
         let _ = std::fs::remove_file(&done);
         let part = folder.join(format!("{}.part", f.name));
         report(c, &id, "downloading", &f.name, bytes).await;
-        match c.download(&id, &f.name, &part, f.size, |_| {}).await {
+        let t = Instant::now();
+        let got = c.download(&id, &f.name, &part, f.size, |_| {}).await;
+        dl += t.elapsed();
+        match got {
             Ok(n) => bytes += n,
-            Err(e) => return (Err(e), bytes),
+            Err(e) => return (Err(e), bytes, timing(dl, ver)),
         }
-        if let Err(e) = verify_file(f, &part) {
+        let t = Instant::now();
+        let checked = verify_file(f, &part);
+        ver += t.elapsed();
+        if let Err(e) = checked {
             // Wrong bytes are never kept: the next round starts this file over.
             let _ = std::fs::remove_file(&part);
-            return (Err(e), bytes);
+            return (Err(e), bytes, timing(dl, ver));
         }
         if let Err(e) = std::fs::rename(&part, &done) {
-            return (
-                Err(Error::Io {
-                    what: format!("cannot rename {}", part.display()),
-                    source: e,
-                }),
-                bytes,
-            );
+            let e = Error::Io {
+                what: format!("cannot rename {}", part.display()),
+                source: e,
+            };
+            return (Err(e), bytes, timing(dl, ver));
         }
     }
-    (Ok(folder), bytes)
+    (Ok(folder), bytes, timing(dl, ver))
 }
