@@ -194,6 +194,10 @@ pub struct ServeArgs {
     /// credential (LINBO: /tmp/rsyncd.secrets; tests point it elsewhere).
     #[arg(long, default_value = "/tmp/rsyncd.secrets")]
     pub remote_secrets_path: String,
+    /// Central push: when this box is enrolled (`bootbox central enrol`),
+    /// fetch, verify and activate new releases every SECS seconds.
+    #[arg(long, value_name = "SECS")]
+    pub central_poll: Option<u64>,
 }
 
 /// DHCP roles on the command line.

@@ -273,6 +273,15 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
             &stop_rx,
         )?;
     }
+    if let Some(secs) = args.central_poll {
+        tasks.spawn(crate::commands::central::poll(
+            dir.root().to_path_buf(),
+            store.clone(),
+            images.clone(),
+            secs,
+            stop_rx.clone(),
+        ));
+    }
     state.images = Some(images);
     let multicast = if args.multicast {
         let cfg = multicast_config(&plan, args)?;

@@ -230,7 +230,14 @@ fn claimed_id(s: &SignedManifest) -> String {
 }
 
 /// One sync round. Only the newest verified release per image is fetched.
-pub async fn sync(dir: &BoxDir, box_version: &str, act: &mut dyn Activate) -> Result<Vec<Outcome>> {
+/// Needs a multi-threaded tokio runtime (hashing runs in `block_in_place`).
+/// Dropping the future stops a download; its partial file is resumed by
+/// the next round.
+pub async fn sync(
+    dir: &BoxDir,
+    box_version: &str,
+    act: &mut (dyn Activate + Send),
+) -> Result<Vec<Outcome>> {
     let (client, pinned) = dir.client()?;
     let list = client.releases().await?;
     let mut out = Vec::new();
@@ -305,7 +312,8 @@ pub async fn sync(dir: &BoxDir, box_version: &str, act: &mut dyn Activate) -> Re
                 )
                 .await;
                 let t = std::time::Instant::now();
-                let activated = act.activate(&m, &folder);
+                // Hashing and moving gigabytes: off the async workers.
+                let activated = tokio::task::block_in_place(|| act.activate(&m, &folder));
                 let timing = format!(
                     "{timing}, activation {:.1} s, total {:.1} s",
                     t.elapsed().as_secs_f64(),
@@ -381,7 +389,7 @@ async fn fetch_release(
     let mut bytes = 0u64;
     for f in &m.files {
         let done = folder.join(&f.name);
-        if done.is_file() && verify_file(f, &done).is_ok() {
+        if done.is_file() && tokio::task::block_in_place(|| verify_file(f, &done)).is_ok() {
             continue;
         }
         let _ = std::fs::remove_file(&done);
@@ -395,7 +403,7 @@ async fn fetch_release(
             Err(e) => return (Err(e), bytes, timing(dl, ver)),
         }
         let t = Instant::now();
-        let checked = verify_file(f, &part);
+        let checked = tokio::task::block_in_place(|| verify_file(f, &part));
         ver += t.elapsed();
         if let Err(e) = checked {
             // Wrong bytes are never kept: the next round starts this file over.

@@ -387,3 +387,62 @@ fn status(dir: &DataDir) -> Result<()> {
     }
     Ok(())
 }
+
+/// The fetcher inside `bootbox serve --central-poll SECS`: when the box is
+/// enrolled, a sync round at start and every `secs` seconds after the
+/// previous one ended. Activations go through the service's own image
+/// context (torrents re-made by its hooks); refusals land in the event
+/// log. A stop interrupts a download; its partial file is resumed later.
+pub async fn poll(
+    root: PathBuf,
+    store: Arc<Store>,
+    images: ImagesCtx,
+    secs: u64,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<()> {
+    let bx = BoxDir::new(&root);
+    loop {
+        match bx.config() {
+            Ok(Some(_)) => {
+                let mut cat = Catalogue {
+                    store: &store,
+                    images: images.clone(),
+                };
+                let round = tokio::select! {
+                    r = bootbox_central::fetch::sync(&bx, BOX_VERSION, &mut cat) => r,
+                    _ = stop.changed() => return Ok(()),
+                };
+                match round {
+                    Ok(outcomes) => {
+                        for o in outcomes {
+                            match o {
+                                Outcome::Current(_) => {}
+                                Outcome::Activated {
+                                    release, detail, ..
+                                } => {
+                                    tracing::info!(%release, %detail, "central release activated")
+                                }
+                                Outcome::Refused {
+                                    release, reason, ..
+                                } => {
+                                    tracing::warn!(%release, %reason, "central release refused");
+                                    let _ = store.record(
+                                        "central.refused",
+                                        format!("central release {release} refused: {reason}"),
+                                    );
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "central sync failed"),
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "central enrolment unreadable"),
+        }
+        tokio::select! {
+            _ = stop.changed() => return Ok(()),
+            () = tokio::time::sleep(Duration::from_secs(secs.max(1))) => {}
+        }
+    }
+}
