@@ -13,10 +13,11 @@ use std::time::Duration;
 use axum::body::Bytes;
 use ed25519_dalek::SigningKey;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, RANGE};
+use hyper::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, HOST, RANGE};
 use hyper::StatusCode;
 use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use crate::auth::{self, H_BOX, H_NONCE, H_SIG, H_TIME};
@@ -214,8 +215,9 @@ impl BoxClient {
     }
 
     /// Downloads `name` of `release` into `part`, continuing after the
-    /// bytes already there (HTTP `Range`), up to `size` bytes. Returns the
-    /// bytes received in this call. `on_progress` sees the file's length.
+    /// bytes already there (HTTP `Range`), up to `size` bytes. The file is
+    /// hashed as it is written (bytes already on disk first), so no second
+    /// pass is needed. `on_progress` sees the file's length.
     pub async fn download(
         &self,
         release: &str,
@@ -223,16 +225,25 @@ impl BoxClient {
         part: &Path,
         size: u64,
         mut on_progress: impl FnMut(u64),
-    ) -> Result<u64> {
-        let have = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
+    ) -> Result<Downloaded> {
+        let mut have = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
         if have > size {
             // More than the manifest says: cannot be right; start over.
             std::fs::remove_file(part)
                 .map_err(crate::io(format!("cannot remove {}", part.display())))?;
-            return Box::pin(self.download(release, name, part, size, on_progress)).await;
+            have = 0;
+        }
+        let mut hasher = Sha256::new();
+        if have > 0 {
+            let p = part.to_path_buf();
+            hasher = tokio::task::block_in_place(move || hash_prefix(&p, hasher))?;
         }
         if have == size {
-            return Ok(0);
+            return Ok(Downloaded {
+                received: 0,
+                len: have,
+                sha256: crate::hex(&hasher.finalize()),
+            });
         }
         let path = format!("/central/v1/releases/{release}/files/{name}");
         let range = [(RANGE.as_str(), format!("bytes={have}-"))];
@@ -240,12 +251,29 @@ impl BoxClient {
         let resp = self.signed("GET", &path, extra, Vec::new()).await?;
         let status = resp.status();
         let append = match status {
-            StatusCode::PARTIAL_CONTENT => true,
-            StatusCode::OK => false,
+            StatusCode::PARTIAL_CONTENT => {
+                let from = resp
+                    .headers()
+                    .get(CONTENT_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("bytes "))
+                    .and_then(|v| v.split('-').next())
+                    .and_then(|v| v.parse::<u64>().ok());
+                if from != Some(have) {
+                    return Err(Error::Http(format!(
+                        "download of {name}: the central answered another range than bytes={have}-"
+                    )));
+                }
+                true
+            }
+            StatusCode::OK => {
+                hasher = Sha256::new();
+                false
+            }
             s => {
                 let (_, body) = read_all(resp, 64 << 10).await.unwrap_or((s, Vec::new()));
                 return decode::<serde_json::Value>(s, &body, &format!("download of {name}"))
-                    .map(|_| 0);
+                    .map(|_| Downloaded::default());
             }
         };
         let mut f = tokio::fs::OpenOptions::new()
@@ -274,6 +302,7 @@ impl BoxClient {
             f.write_all(&data)
                 .await
                 .map_err(crate::io(format!("cannot write {}", part.display())))?;
+            hasher.update(&data);
             len += data.len() as u64;
             got += data.len() as u64;
             on_progress(len);
@@ -281,7 +310,38 @@ impl BoxClient {
         f.sync_all()
             .await
             .map_err(crate::io(format!("cannot write {}", part.display())))?;
-        Ok(got)
+        Ok(Downloaded {
+            received: got,
+            len,
+            sha256: crate::hex(&hasher.finalize()),
+        })
+    }
+}
+
+/// What [`BoxClient::download`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Downloaded {
+    /// Bytes received in this call.
+    pub received: u64,
+    /// Length of the file now.
+    pub len: u64,
+    /// SHA-256 (hex) of the whole file, computed while writing it.
+    pub sha256: String,
+}
+
+fn hash_prefix(path: &Path, mut h: Sha256) -> Result<Sha256> {
+    use std::io::Read;
+    let mut f =
+        std::fs::File::open(path).map_err(crate::io(format!("cannot read {}", path.display())))?;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .map_err(crate::io(format!("cannot read {}", path.display())))?;
+        if n == 0 {
+            return Ok(h);
+        }
+        h.update(&buf[..n]);
     }
 }
 

@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::client::{enrol, BoxClient, Endpoint};
 use crate::keys::{fingerprint, load_or_create, parse_public, public_hex};
-use crate::manifest::{box_version_ok, check_name, verify_file, Manifest, SignedManifest};
+use crate::manifest::{
+    box_version_ok, check_file, check_name, verify_file, Manifest, SignedManifest,
+};
 use crate::server::{EnrolRequest, StatusReport};
 use crate::{io, Error, Result};
 
@@ -398,12 +400,14 @@ async fn fetch_release(
         let t = Instant::now();
         let got = c.download(&id, &f.name, &part, f.size, |_| {}).await;
         dl += t.elapsed();
-        match got {
-            Ok(n) => bytes += n,
+        let got = match got {
+            Ok(d) => d,
             Err(e) => return (Err(e), bytes, timing(dl, ver)),
-        }
+        };
+        bytes += got.received;
+        // Hashed while written: checking is a comparison.
         let t = Instant::now();
-        let checked = tokio::task::block_in_place(|| verify_file(f, &part));
+        let checked = check_file(f, got.len, &got.sha256);
         ver += t.elapsed();
         if let Err(e) = checked {
             // Wrong bytes are never kept: the next round starts this file over.

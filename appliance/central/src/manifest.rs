@@ -230,16 +230,24 @@ pub fn verify_file(entry: &FileEntry, path: &Path) -> Result<()> {
     let len = std::fs::metadata(path)
         .map_err(io(format!("cannot read {}", path.display())))?
         .len();
+    // Size first: no need to hash a file of the wrong length.
+    check_file(entry, len, &entry.sha256)?;
+    let (len, sha) = hash_file(path)?;
+    check_file(entry, len, &sha)
+}
+
+/// Checks a file's size and SHA-256 (computed elsewhere, e.g. while it was
+/// downloaded) against its manifest entry.
+pub fn check_file(entry: &FileEntry, len: u64, sha256: &str) -> Result<()> {
     if len != entry.size {
         return Err(Error::File(format!(
             "{}: size {len} bytes, the manifest says {}",
             entry.name, entry.size
         )));
     }
-    let (_, sha) = hash_file(path)?;
-    if sha != entry.sha256 {
+    if sha256 != entry.sha256 {
         return Err(Error::File(format!(
-            "{}: sha256 {sha}, the manifest says {}",
+            "{}: sha256 {sha256}, the manifest says {}",
             entry.name, entry.sha256
         )));
     }
