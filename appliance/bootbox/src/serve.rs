@@ -273,12 +273,12 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
             &stop_rx,
         )?;
     }
-    if let Some(secs) = args.central_poll {
+    if args.central_poll > 0 {
         tasks.spawn(crate::commands::central::poll(
             dir.root().to_path_buf(),
             store.clone(),
             images.clone(),
-            secs,
+            args.central_poll,
             stop_rx.clone(),
         ));
     }

@@ -388,8 +388,38 @@ fn status(dir: &DataDir) -> Result<()> {
     Ok(())
 }
 
-/// The fetcher inside `bootbox serve --central-poll SECS`: when the box is
-/// enrolled, a sync round at start and every `secs` seconds after the
+/// Enrols with the URL and token the setup wizard stored, once per token
+/// (a token is single-use: a refusal is logged, not retried).
+async fn wizard_enrolment(bx: &BoxDir, store: &Store, tried: &mut String) {
+    let Ok(e) = store.enrolment() else { return };
+    if e.url.is_empty() || e.token.is_empty() || *tried == e.token {
+        return;
+    }
+    tried.clone_from(&e.token);
+    match bx.enrol(&e.url, &e.token, BOX_VERSION, None).await {
+        Ok(cfg) => {
+            tracing::info!(box_id = %cfg.box_id, url = %cfg.url, "enrolled with the central");
+            let _ = store.audit(
+                "central",
+                "central.enrol",
+                format!(
+                    "enrolled with {} as {} (school {}); pinned central key {}",
+                    cfg.url, cfg.box_id, cfg.school, cfg.fingerprint
+                ),
+            );
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "enrolment from the setup wizard failed");
+            let _ = store.record(
+                "central.enrol",
+                format!("enrolment with {} failed: {err}", e.url),
+            );
+        }
+    }
+}
+
+/// The fetcher inside `bootbox serve --central-poll SECS`: enrols with the
+/// setup wizard's URL and token when given; when the box is enrolled, a sync round at start and every `secs` seconds after the
 /// previous one ended. Activations go through the service's own image
 /// context (torrents re-made by its hooks); refusals land in the event
 /// log. A stop interrupts a download; its partial file is resumed later.
@@ -401,6 +431,7 @@ pub async fn poll(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<()> {
     let bx = BoxDir::new(&root);
+    let mut tried = String::new();
     loop {
         match bx.config() {
             Ok(Some(_)) => {
@@ -437,7 +468,7 @@ pub async fn poll(
                     Err(e) => tracing::warn!(error = %e, "central sync failed"),
                 }
             }
-            Ok(None) => {}
+            Ok(None) => wizard_enrolment(&bx, &store, &mut tried).await,
             Err(e) => tracing::warn!(error = %e, "central enrolment unreadable"),
         }
         tokio::select! {
