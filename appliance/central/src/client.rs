@@ -1,11 +1,11 @@
 //! The box's HTTP client towards the central: hyper's HTTP/1.1 client
 //! connection over a TCP stream the box opens (boxes are behind NAT).
 //!
-//! Only `http://` URLs for now: every payload is protected end-to-end by
-//! signatures (manifests by the pinned central key, files by the SHA-256
-//! in the manifest, requests by the box key), so a man in the middle can
-//! delay or corrupt, never make a box accept bad bytes. TLS (rustls, as the
-//! box's web UI) is the next step, for confidentiality of what is fetched.
+//! `https://` (rustls; the central's certificate pinned at enrolment, see
+//! [`crate::tls`]) or plain `http://`. Integrity does not depend on TLS:
+//! manifests are signed with the pinned central key, files checked against
+//! them, requests signed with the box key — a man in the middle can delay
+//! or corrupt, never make a box accept bad bytes.
 
 use std::path::Path;
 use std::time::Duration;
@@ -33,19 +33,23 @@ pub struct Endpoint {
     host: String,
     port: u16,
     prefix: String,
+    tls: bool,
+    /// SHA-256 (hex) of the central's TLS certificate, pinned at enrolment.
+    pin: Option<String>,
 }
 
 impl Endpoint {
-    /// Parses `http://host[:port][/prefix]`.
+    /// Parses `http[s]://host[:port][/prefix]`.
     pub fn parse(url: &str) -> Result<Self> {
-        let rest = match url.trim().strip_prefix("http://") {
-            Some(r) => r,
-            None if url.starts_with("https://") => {
-                return Err(Error::Invalid(
-                    "https:// to the central is not supported yet; use http:// (payloads are signed end to end)".into(),
-                ))
+        let url = url.trim();
+        let (rest, tls) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+            (Some(r), _) => (r, true),
+            (None, Some(r)) => (r, false),
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "{url:?} is not an http:// or https:// URL"
+                )))
             }
-            None => return Err(Error::Invalid(format!("{url:?} is not an http:// URL"))),
         };
         let (hostport, prefix) = match rest.split_once('/') {
             Some((h, p)) => (h, format!("/{}", p.trim_end_matches('/'))),
@@ -58,12 +62,29 @@ impl Endpoint {
                 p.parse()
                     .map_err(|_| Error::Invalid(format!("bad port in {url:?}")))?,
             ),
-            _ => (hostport.to_string(), 80),
+            _ => (hostport.to_string(), if tls { 443 } else { 80 }),
         };
         if host.is_empty() {
             return Err(Error::Invalid(format!("no host in {url:?}")));
         }
-        Ok(Self { host, port, prefix })
+        Ok(Self {
+            host,
+            port,
+            prefix,
+            tls,
+            pin: None,
+        })
+    }
+
+    /// The same endpoint, accepting only the TLS certificate `pin`.
+    pub fn pinned(mut self, pin: Option<String>) -> Self {
+        self.pin = pin;
+        self
+    }
+
+    /// True for `https://`.
+    pub fn is_tls(&self) -> bool {
+        self.tls
     }
 
     fn host_header(&self) -> String {
@@ -88,6 +109,18 @@ async fn send(
     headers: &[(&str, String)],
     body: Vec<u8>,
 ) -> Result<Resp> {
+    send_seen(ep, method, path, headers, body, &Default::default()).await
+}
+
+/// Like [`send`]; `seen` receives the TLS certificate's fingerprint.
+async fn send_seen(
+    ep: &Endpoint,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+    seen: &std::sync::Arc<std::sync::Mutex<Option<String>>>,
+) -> Result<Resp> {
     let stream = tokio::time::timeout(
         IDLE,
         tokio::net::TcpStream::connect((ep.host.as_str(), ep.port)),
@@ -95,12 +128,17 @@ async fn send(
     .await
     .map_err(|_| Error::Http(format!("{}: connection timed out", ep.host_header())))?
     .map_err(|e| Error::Http(format!("cannot connect to {}: {e}", ep.host_header())))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(http)?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
+    let mut sender = if ep.tls {
+        let connector = crate::tls::connector(ep.pin.as_deref(), seen.clone())?;
+        let name = crate::tls::server_name(&ep.host)?;
+        let tls = tokio::time::timeout(IDLE, connector.connect(name, stream))
+            .await
+            .map_err(|_| Error::Http(format!("{}: TLS handshake timed out", ep.host_header())))?
+            .map_err(|e| Error::Http(format!("TLS to {}: {e}", ep.host_header())))?;
+        handshake(tls).await?
+    } else {
+        handshake(stream).await?
+    };
     let mut b = hyper::Request::builder()
         .method(method)
         .uri(format!("{}{path}", ep.prefix))
@@ -118,6 +156,19 @@ async fn send(
         .await
         .map_err(|_| Error::Http(format!("{method} {path}: no answer")))?
         .map_err(http)
+}
+
+async fn handshake<S>(io: S) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(http)?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
 }
 
 async fn read_all(resp: Resp, limit: usize) -> Result<(StatusCode, Vec<u8>)> {
@@ -153,12 +204,17 @@ fn decode<T: DeserializeOwned>(status: StatusCode, body: &[u8], what: &str) -> R
     serde_json::from_slice(body).map_err(|e| Error::Http(format!("{what}: bad answer: {e}")))
 }
 
-/// Enrols with a token (the only unsigned request).
-pub async fn enrol(ep: &Endpoint, req: &EnrolRequest) -> Result<EnrolResponse> {
+/// Enrols with a token (the only unsigned request). Returns the answer and,
+/// over TLS, the fingerprint of the certificate the central presented (to
+/// pin).
+pub async fn enrol(ep: &Endpoint, req: &EnrolRequest) -> Result<(EnrolResponse, Option<String>)> {
     let body = serde_json::to_vec(req).map_err(http)?;
-    let resp = send(ep, "POST", "/central/v1/enrol", &[], body).await?;
+    let seen = Default::default();
+    let resp = send_seen(ep, "POST", "/central/v1/enrol", &[], body, &seen).await?;
     let (status, body) = read_all(resp, 64 << 10).await?;
-    decode(status, &body, "enrolment")
+    let answer = decode(status, &body, "enrolment")?;
+    let pin = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    Ok((answer, pin))
 }
 
 /// An enrolled box talking to its central.
@@ -363,7 +419,8 @@ mod tests {
         );
         let e = Endpoint::parse("http://[fd00::1]:81").expect("parse");
         assert_eq!((e.host.as_str(), e.port), ("fd00::1", 81));
-        assert!(Endpoint::parse("https://x").is_err());
+        let e = Endpoint::parse("https://x").expect("parse");
+        assert_eq!((e.port, e.is_tls()), (443, true));
         assert!(Endpoint::parse("ftp://x").is_err());
         assert!(Endpoint::parse("http://:80").is_err());
     }

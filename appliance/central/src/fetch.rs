@@ -39,6 +39,10 @@ pub struct BoxConfig {
     pub central_key: String,
     /// Its fingerprint.
     pub fingerprint: String,
+    /// SHA-256 of the central's TLS certificate seen at enrolment
+    /// (`https://` only); later connections accept only this certificate.
+    #[serde(default)]
+    pub tls_pin: Option<String>,
 }
 
 /// Which release is active per image.
@@ -135,7 +139,7 @@ impl BoxDir {
         }
         let ep = Endpoint::parse(url)?;
         let key = load_or_create(&self.key_path())?;
-        let resp = enrol(
+        let (resp, tls_pin) = enrol(
             &ep,
             &EnrolRequest {
                 token: token.trim().to_string(),
@@ -160,6 +164,7 @@ impl BoxDir {
             school: resp.school,
             central_key: resp.central_key,
             fingerprint: fp,
+            tls_pin,
         };
         write_atomic(
             &self.config_path(),
@@ -177,7 +182,7 @@ impl BoxDir {
             .map_err(|e| Error::Key(e.to_string()))?;
         Ok((
             BoxClient {
-                endpoint: Endpoint::parse(&cfg.url)?,
+                endpoint: Endpoint::parse(&cfg.url)?.pinned(cfg.tls_pin),
                 box_id: cfg.box_id,
                 key,
             },

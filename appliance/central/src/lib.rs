@@ -32,6 +32,7 @@ pub mod keys;
 pub mod manifest;
 pub mod publish;
 pub mod server;
+pub mod tls;
 pub mod token;
 
 /// Everything that can go wrong in this crate.

@@ -35,9 +35,17 @@ pub const BOX_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub enum CentralCommand {
     /// Central role: run the central API (enrolment, releases, status).
     Serve {
-        /// Listen address, e.g. 0.0.0.0:8090.
-        #[arg(long, default_value = "127.0.0.1:8090")]
-        http: SocketAddr,
+        /// Plain HTTP listen address, e.g. 0.0.0.0:8090.
+        #[arg(long)]
+        http: Option<SocketAddr>,
+        /// HTTPS listen address, e.g. 0.0.0.0:8443 (rustls; a self-signed
+        /// certificate is made in <data>/central-role/tls on first start;
+        /// boxes pin it when they enrol).
+        #[arg(long)]
+        https: Option<SocketAddr>,
+        /// Name (DNS or IP) for the self-signed certificate (repeatable).
+        #[arg(long = "tls-name")]
+        tls_names: Vec<String>,
         /// Log format on stderr.
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
@@ -104,6 +112,7 @@ pub enum SchoolCommand {
 }
 
 struct Role {
+    root: PathBuf,
     db: CentralDb,
     key_path: PathBuf,
     releases: PathBuf,
@@ -116,6 +125,7 @@ fn role(dir: &DataDir) -> Result<Role> {
         .with_context(|| format!("cannot create {}", releases.display()))?;
     Ok(Role {
         db: CentralDb::new(&root.join("central.redb")),
+        root: root.clone(),
         key_path: root.join("signing.key"),
         releases,
     })
@@ -132,11 +142,20 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// Runs a `central` command.
 pub fn run(dir: &DataDir, cmd: CentralCommand) -> Result<()> {
     match cmd {
-        CentralCommand::Serve { http, log_format } => {
+        CentralCommand::Serve {
+            http,
+            https,
+            tls_names,
+            log_format,
+        } => {
             crate::logging::init(log_format);
+            if http.is_none() && https.is_none() {
+                bail!("give --http ADDR and/or --https ADDR");
+            }
             let r = role(dir)?;
             let key = load_or_create(&r.key_path)?;
-            tracing::info!(fingerprint = %fingerprint(&key.verifying_key()), %http, "central serving");
+            tracing::info!(fingerprint = %fingerprint(&key.verifying_key()), "central signing key");
+            let tls_dir = r.root.join("tls");
             let c = Arc::new(Central {
                 db: r.db,
                 key,
@@ -144,15 +163,43 @@ pub fn run(dir: &DataDir, cmd: CentralCommand) -> Result<()> {
                 guard: Default::default(),
             });
             runtime()?.block_on(async move {
-                let listener = tokio::net::TcpListener::bind(http)
-                    .await
-                    .with_context(|| format!("cannot listen on {http}"))?;
-                axum::serve(listener, router(c))
-                    .with_graceful_shutdown(async {
-                        let _ = tokio::signal::ctrl_c().await;
-                    })
-                    .await
-                    .context("central server failed")
+                let mut tasks = tokio::task::JoinSet::new();
+                if let Some(addr) = http {
+                    let listener = tokio::net::TcpListener::bind(addr)
+                        .await
+                        .with_context(|| format!("cannot listen on {addr}"))?;
+                    tracing::info!(http = %addr, "central serving");
+                    let app = router(c.clone());
+                    tasks.spawn(async move {
+                        axum::serve(listener, app)
+                            .with_graceful_shutdown(async {
+                                let _ = tokio::signal::ctrl_c().await;
+                            })
+                            .await
+                            .context("central HTTP server failed")
+                    });
+                }
+                if let Some(addr) = https {
+                    let tls = bootbox_web::tls::Tls::load_or_generate(&tls_dir, &tls_names)
+                        .context("cannot set up the central's TLS certificate")?;
+                    let listener = std::net::TcpListener::bind(addr)
+                        .with_context(|| format!("cannot listen on {addr}"))?;
+                    tracing::info!(https = %addr, certificate_sha256 = %tls.info().fingerprint_sha256, "central serving");
+                    let app = router(c.clone());
+                    tasks.spawn(async move {
+                        bootbox_web::tls::serve(listener, app, Arc::new(tls), async {
+                            let _ = tokio::signal::ctrl_c().await;
+                        })
+                        .await
+                        .context("central HTTPS server failed")
+                    });
+                }
+                // Until a signal, or until a server fails.
+                match tasks.join_next().await {
+                    Some(Ok(r)) => r,
+                    Some(Err(e)) => Err(anyhow::anyhow!("central server task failed: {e}")),
+                    None => Ok(()),
+                }
             })
         }
         CentralCommand::School(SchoolCommand::Add { name, valid_hours }) => {
