@@ -16,6 +16,7 @@
 //! * [`db`]: the central's own redb file (`<data>/central.redb`): schools,
 //!   enrolment tokens, boxes, releases, per-box status.
 //! * [`server`]: the central's HTTP API under `/central/v1` (axum).
+//! * [`tls`]: HTTPS to the central with the certificate pinned at enrolment.
 //! * [`client`] and [`fetch`]: the box side — enrolment, polling, resumable
 //!   downloads with HTTP `Range`, verification before anything is called
 //!   present.
