@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use crate::auth::{self, H_BOX, H_NONCE, H_SIG, H_TIME};
-use crate::server::{EnrolRequest, EnrolResponse, ReleaseList, StatusReport};
+use crate::server::{EnrolRequest, EnrolResponse, KeyInfo, ReleaseList, StatusReport};
 use crate::{now_ms, Error, Result};
 
 /// Longest wait for a connection or for the next chunk of a response.
@@ -202,6 +202,18 @@ fn decode<T: DeserializeOwned>(status: StatusCode, body: &[u8], what: &str) -> R
         return Err(Error::Http(format!("{what}: {status}: {msg}")));
     }
     serde_json::from_slice(body).map_err(|e| Error::Http(format!("{what}: bad answer: {e}")))
+}
+
+/// The central's signing key (unauthenticated; the caller compares its
+/// fingerprint with the one the central admin gave). Also returns the TLS
+/// certificate's fingerprint seen.
+pub async fn central_key(ep: &Endpoint) -> Result<(KeyInfo, Option<String>)> {
+    let seen = Default::default();
+    let resp = send_seen(ep, "GET", "/central/v1/key", &[], Vec::new(), &seen).await?;
+    let (status, body) = read_all(resp, 64 << 10).await?;
+    let answer = decode(status, &body, "central key")?;
+    let pin = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    Ok((answer, pin))
 }
 
 /// Enrols with a token (the only unsigned request). Returns the answer and,

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 
-use crate::client::{enrol, BoxClient, Endpoint};
+use crate::client::{central_key, enrol, BoxClient, Endpoint};
 use crate::keys::{fingerprint, load_or_create, parse_public, public_hex};
 use crate::manifest::{
     box_version_ok, check_file, check_name, verify_file, Manifest, SignedManifest,
@@ -137,7 +137,31 @@ impl BoxDir {
                 self.config_path().display()
             )));
         }
-        let ep = Endpoint::parse(url)?;
+        let mut ep = Endpoint::parse(url)?;
+        let check = |fp: &str| -> Result<()> {
+            let Some(want) = expect_fingerprint else {
+                return Ok(());
+            };
+            let want = want.replace(':', "").to_ascii_lowercase();
+            if want.len() < 16 || !fp.starts_with(&want) {
+                return Err(Error::Key(format!(
+                    "the central's key has fingerprint {fp}, expected {want}: not enrolled"
+                )));
+            }
+            Ok(())
+        };
+        // With an expected fingerprint, ask for the key first: the token is
+        // never sent to a central whose key does not match, and it goes to
+        // the very TLS certificate that answered.
+        let mut announced = None;
+        if expect_fingerprint.is_some() {
+            let (info, seen) = central_key(&ep).await?;
+            check(&info.fingerprint)?;
+            let k = parse_public(&info.central_key)?;
+            check(&fingerprint(&k))?;
+            ep = ep.pinned(seen);
+            announced = Some(k);
+        }
         let key = load_or_create(&self.key_path())?;
         let (resp, tls_pin) = enrol(
             &ep,
@@ -150,13 +174,11 @@ impl BoxDir {
         .await?;
         let central = parse_public(&resp.central_key)?;
         let fp = fingerprint(&central);
-        if let Some(want) = expect_fingerprint {
-            let want = want.replace(':', "").to_ascii_lowercase();
-            if want.len() < 16 || !fp.starts_with(&want) {
-                return Err(Error::Key(format!(
-                    "the central's key has fingerprint {fp}, expected {want}: not enrolled"
-                )));
-            }
+        check(&fp)?;
+        if announced.is_some_and(|a| a != central) {
+            return Err(Error::Key(
+                "the central answered with another key than it announced: not enrolled".into(),
+            ));
         }
         let cfg = BoxConfig {
             url: url.trim().to_string(),

@@ -2,6 +2,7 @@
 //!
 //! | method | path | who | what |
 //! |---|---|---|---|
+//! | GET | `/central/v1/key` | anyone | `{central_key, fingerprint}` (checked by a box before it sends its token) |
 //! | POST | `/central/v1/enrol` | a box with a token | `{token, public_key, box_version}` → `{box_id, school, central_key, fingerprint}` |
 //! | GET | `/central/v1/releases` | signed box | every release's signed manifest, oldest first |
 //! | GET | `/central/v1/releases/{id}/files/{name}` | signed box | a release file; `Range` supported |
@@ -71,6 +72,15 @@ pub struct EnrolResponse {
     pub fingerprint: String,
 }
 
+/// Answer of `GET /central/v1/key`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyInfo {
+    /// The central's signing key, hex.
+    pub central_key: String,
+    /// SHA-256 fingerprint of that key.
+    pub fingerprint: String,
+}
+
 /// Answer of `GET /central/v1/releases`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReleaseList {
@@ -121,11 +131,20 @@ async fn blocking<R: Send + 'static>(
 /// The router (mount it on any listener).
 pub fn router(c: Arc<Central>) -> Router {
     Router::new()
+        .route("/central/v1/key", get(key))
         .route("/central/v1/enrol", post(enrol))
         .route("/central/v1/releases", get(releases))
         .route("/central/v1/releases/{id}/files/{name}", get(file))
         .route("/central/v1/status", post(status))
         .with_state(c)
+}
+
+async fn key(State(c): State<Arc<Central>>) -> Response {
+    Json(KeyInfo {
+        central_key: public_hex(&c.key.verifying_key()),
+        fingerprint: fingerprint(&c.key.verifying_key()),
+    })
+    .into_response()
 }
 
 async fn enrol(State(c): State<Arc<Central>>, body: Bytes) -> Response {
