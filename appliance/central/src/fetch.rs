@@ -258,7 +258,8 @@ fn claimed_id(s: &SignedManifest) -> String {
         .unwrap_or_else(|| "unverified".into())
 }
 
-/// One sync round. Only the newest verified release per image is fetched.
+/// One sync round. Only the newest verified release per image that this
+/// box version may install is fetched.
 /// Needs a multi-threaded tokio runtime (hashing runs in `block_in_place`).
 /// Dropping the future stops a download; its partial file is resumed by
 /// the next round.
@@ -273,6 +274,23 @@ pub async fn sync(
     let mut newest: BTreeMap<String, Manifest> = BTreeMap::new();
     for s in &list.releases {
         match s.verify(&pinned) {
+            // Too new for this box: reported, and older releases it can
+            // install stay eligible.
+            Ok(m) if !box_version_ok(box_version, &m.min_box_version) => {
+                let (release, reason) = (
+                    m.id(),
+                    format!(
+                        "needs box version {} or newer (this is {box_version})",
+                        m.min_box_version
+                    ),
+                );
+                report(&client, &release, "failed", &reason, 0).await;
+                out.push(Outcome::Refused {
+                    release,
+                    reason,
+                    bytes: 0,
+                });
+            }
             Ok(m) => {
                 if newest
                     .get(&m.image)
@@ -298,19 +316,6 @@ pub async fn sync(
         let id = m.id();
         if state.active.get(&m.image) == Some(&id) {
             out.push(Outcome::Current(id));
-            continue;
-        }
-        if !box_version_ok(box_version, &m.min_box_version) {
-            let reason = format!(
-                "needs box version {} or newer (this is {box_version})",
-                m.min_box_version
-            );
-            report(&client, &id, "failed", &reason, 0).await;
-            out.push(Outcome::Refused {
-                release: id,
-                reason,
-                bytes: 0,
-            });
             continue;
         }
         let started = std::time::Instant::now();

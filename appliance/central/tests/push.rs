@@ -140,6 +140,18 @@ async fn enrol_fetch_verify_activate_and_refuse_bad_bytes() {
     assert_eq!(st("win11-2").as_deref(), Some("rejected"));
     assert_eq!(st("win11-3").as_deref(), Some("rejected"));
 
+    // A release for newer boxes only is refused and reported, not fetched.
+    let req = PublishRequest {
+        source: image(&s.root, "new", 1000, 5),
+        version: "new".into(),
+        notes: String::new(),
+        min_box_version: "99.0.0".into(),
+    };
+    publish(&s.central.db, &s.central.releases, &s.central.key, &req).expect("publish");
+    let out = sync(&bx, "0.1.0", &mut rec).await.expect("sync");
+    assert!(out.iter().any(|o| matches!(o, Outcome::Refused { release, reason, bytes: 0 } if release == "win11-new" && reason.contains("needs box version 99.0.0"))), "{out:?}");
+    assert_eq!(rec.0.len(), 1);
+
     // Repaired on the central: the next round gets it.
     data[1234] ^= 0xff;
     std::fs::write(&f, &data).expect("repair");
