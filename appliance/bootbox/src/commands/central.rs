@@ -443,6 +443,18 @@ async fn wizard_enrolment(bx: &BoxDir, store: &Store, tried: &mut String) {
         return;
     }
     tried.clone_from(&e.token);
+    // A text that cannot be a token is never sent anywhere.
+    if bootbox_central::token::split(&e.token).is_none() {
+        tracing::warn!("the setup wizard's enrolment token is not a bbe.… token; not enrolling");
+        let _ = store.record(
+            "central.enrol",
+            format!(
+                "not enrolling with {}: the token is not a bbe.… enrolment token",
+                e.url
+            ),
+        );
+        return;
+    }
     match bx.enrol(&e.url, &e.token, BOX_VERSION, None).await {
         Ok(cfg) => {
             tracing::info!(box_id = %cfg.box_id, url = %cfg.url, "enrolled with the central");
