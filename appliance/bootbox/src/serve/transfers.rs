@@ -238,11 +238,9 @@ impl bootbox_web::transfers::TransferStatus for Transfers {
                 let state = match (s.phase, &s.last_outcome, &s.error) {
                     (bootbox_udpcast::Phase::Transferring, _, _) => MulticastState::Sending,
                     (_, _, Some(_)) => MulticastState::Failed,
-                    (
-                        bootbox_udpcast::Phase::Finished,
-                        Some(bootbox_udpcast::Outcome::Complete),
-                        _,
-                    ) => MulticastState::Done,
+                    (bootbox_udpcast::Phase::Finished, Some(bootbox_udpcast::Outcome::Complete), _) => {
+                        MulticastState::Done
+                    }
                     (bootbox_udpcast::Phase::Finished, _, _) => MulticastState::Failed,
                     _ => MulticastState::Waiting,
                 };
