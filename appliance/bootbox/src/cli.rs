@@ -57,6 +57,10 @@ pub enum Command {
     /// hash and the proxy-DHCP server patch.
     #[command(subcommand)]
     Linbofs(crate::commands::linbofs::LinbofsCommand),
+    /// Central push: the central role (serve, school add, publish, list)
+    /// and the box side (enrol, sync, status).
+    #[command(subcommand)]
+    Central(crate::commands::central::CentralCommand),
 }
 
 /// `bootbox tokens …`.
@@ -194,6 +198,11 @@ pub struct ServeArgs {
     /// credential (LINBO: /tmp/rsyncd.secrets; tests point it elsewhere).
     #[arg(long, default_value = "/tmp/rsyncd.secrets")]
     pub remote_secrets_path: String,
+    /// Central push: when this box is enrolled (`bootbox central enrol`,
+    /// or the setup wizard's URL and token), fetch, verify and activate new
+    /// releases every SECS seconds. 0 turns it off.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub central_poll: u64,
 }
 
 /// DHCP roles on the command line.

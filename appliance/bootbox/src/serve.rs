@@ -275,6 +275,15 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
             &stop_rx,
         )?;
     }
+    if args.central_poll > 0 {
+        tasks.spawn(crate::commands::central::poll(
+            dir.root().to_path_buf(),
+            store.clone(),
+            images.clone(),
+            args.central_poll,
+            stop_rx.clone(),
+        ));
+    }
     state.images = Some(images);
     let multicast = if args.multicast {
         let cfg = multicast_config(&plan, args)?;

@@ -1,6 +1,7 @@
 //! One function per CLI command. Each opens what it needs, does one thing
 //! and returns an `anyhow` error with a cause a school admin can act on.
 
+pub mod central;
 pub mod firmware;
 mod groups;
 pub mod hook;
@@ -36,6 +37,9 @@ pub fn run(cli: Cli) -> Result<()> {
     };
     let dir = DataDir::prepare(&cli.data)?;
     match cli.command {
+        // The central role has its own database; the box side takes the
+        // directory lock itself where it touches the registry.
+        Command::Central(cmd) => central::run(&dir, cmd),
         Command::Serve(args) => {
             logging::init(args.log_format);
             let (_lock, store) = open(&dir)?;

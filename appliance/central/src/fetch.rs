@@ -1,0 +1,458 @@
+//! The box side of central push: enrolment state in `<data>/central/`, and
+//! one sync round — list releases, verify their signatures with the pinned
+//! key, download what is new (resuming with `Range`), verify every file,
+//! hand the verified folder to the caller for activation, and report each
+//! step to the central.
+//!
+//! ```text
+//! <data>/central/box.key          the box's ed25519 key (0600, made at enrolment)
+//! <data>/central/central.json     URL, box id, school, pinned central key + fingerprint
+//! <data>/central/state.json       release id active per image
+//! <data>/central/downloads/<release>/<file>.part   partial downloads (resumed)
+//! <data>/central/downloads/<release>/<file>        complete and verified
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::VerifyingKey;
+use serde::{Deserialize, Serialize};
+
+use crate::client::{central_key, enrol, BoxClient, Endpoint};
+use crate::keys::{fingerprint, load_or_create, parse_public, public_hex};
+use crate::manifest::{
+    box_version_ok, check_file, check_name, verify_file, Manifest, SignedManifest,
+};
+use crate::server::{EnrolRequest, StatusReport};
+use crate::{io, Error, Result};
+
+/// What a box keeps about its central.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoxConfig {
+    /// Central URL.
+    pub url: String,
+    /// This box's id at the central.
+    pub box_id: String,
+    /// Its school.
+    pub school: String,
+    /// The pinned central signing key, hex.
+    pub central_key: String,
+    /// Its fingerprint.
+    pub fingerprint: String,
+    /// SHA-256 of the central's TLS certificate seen at enrolment
+    /// (`https://` only); later connections accept only this certificate.
+    #[serde(default)]
+    pub tls_pin: Option<String>,
+}
+
+/// Which release is active per image.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BoxState {
+    /// Image base name → active release id.
+    pub active: BTreeMap<String, String>,
+}
+
+/// Paths under `<data>/central/`.
+#[derive(Debug, Clone)]
+pub struct BoxDir {
+    root: PathBuf,
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(io(format!("cannot write {}", path.display())))
+}
+
+impl BoxDir {
+    /// `<data>/central`.
+    pub fn new(data: &Path) -> Self {
+        Self {
+            root: data.join("central"),
+        }
+    }
+
+    /// The box key file.
+    pub fn key_path(&self) -> PathBuf {
+        self.root.join("box.key")
+    }
+
+    /// The enrolment file.
+    pub fn config_path(&self) -> PathBuf {
+        self.root.join("central.json")
+    }
+
+    /// Download folder of one release.
+    pub fn download_dir(&self, release: &str) -> PathBuf {
+        self.root.join("downloads").join(release)
+    }
+
+    /// The enrolment, if the box is enrolled.
+    pub fn config(&self) -> Result<Option<BoxConfig>> {
+        match std::fs::read(self.config_path()) {
+            Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
+                Error::Invalid(format!("{} is damaged: {e}", self.config_path().display()))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::Io {
+                what: format!("cannot read {}", self.config_path().display()),
+                source: e,
+            }),
+        }
+    }
+
+    /// Active releases.
+    pub fn state(&self) -> Result<BoxState> {
+        match std::fs::read(self.root.join("state.json")) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map_err(|e| Error::Invalid(format!("central/state.json is damaged: {e}"))),
+            Err(_) => Ok(BoxState::default()),
+        }
+    }
+
+    fn save_state(&self, s: &BoxState) -> Result<()> {
+        write_atomic(
+            &self.root.join("state.json"),
+            &serde_json::to_vec_pretty(s).map_err(|e| Error::Invalid(e.to_string()))?,
+        )
+    }
+
+    /// Enrols this box: makes its key (if none), redeems the token and pins
+    /// the central's key. `expect_fingerprint`, when given, must match the
+    /// central's (as shown by `bootbox central school add`).
+    pub async fn enrol(
+        &self,
+        url: &str,
+        token: &str,
+        box_version: &str,
+        expect_fingerprint: Option<&str>,
+    ) -> Result<BoxConfig> {
+        if let Some(c) = self.config()? {
+            return Err(Error::Invalid(format!(
+                "this box is already enrolled as {} at {}; remove {} to enrol again",
+                c.box_id,
+                c.url,
+                self.config_path().display()
+            )));
+        }
+        let mut ep = Endpoint::parse(url)?;
+        let check = |fp: &str| -> Result<()> {
+            let Some(want) = expect_fingerprint else {
+                return Ok(());
+            };
+            let want = want.replace(':', "").to_ascii_lowercase();
+            if want.len() < 16 || !fp.starts_with(&want) {
+                return Err(Error::Key(format!(
+                    "the central's key has fingerprint {fp}, expected {want}: not enrolled"
+                )));
+            }
+            Ok(())
+        };
+        // With an expected fingerprint, ask for the key first: the token is
+        // never sent to a central whose key does not match, and it goes to
+        // the very TLS certificate that answered.
+        let mut announced = None;
+        if expect_fingerprint.is_some() {
+            let (info, seen) = central_key(&ep).await?;
+            check(&info.fingerprint)?;
+            let k = parse_public(&info.central_key)?;
+            check(&fingerprint(&k))?;
+            ep = ep.pinned(seen);
+            announced = Some(k);
+        }
+        let key = load_or_create(&self.key_path())?;
+        let (resp, tls_pin) = enrol(
+            &ep,
+            &EnrolRequest {
+                token: token.trim().to_string(),
+                public_key: public_hex(&key.verifying_key()),
+                box_version: box_version.to_string(),
+            },
+        )
+        .await?;
+        let central = parse_public(&resp.central_key)?;
+        let fp = fingerprint(&central);
+        check(&fp)?;
+        if announced.is_some_and(|a| a != central) {
+            return Err(Error::Key(
+                "the central answered with another key than it announced: not enrolled".into(),
+            ));
+        }
+        let cfg = BoxConfig {
+            url: url.trim().to_string(),
+            box_id: resp.box_id,
+            school: resp.school,
+            central_key: resp.central_key,
+            fingerprint: fp,
+            tls_pin,
+        };
+        write_atomic(
+            &self.config_path(),
+            &serde_json::to_vec_pretty(&cfg).map_err(|e| Error::Invalid(e.to_string()))?,
+        )?;
+        Ok(cfg)
+    }
+
+    /// The client and pinned key of an enrolled box.
+    pub fn client(&self) -> Result<(BoxClient, VerifyingKey)> {
+        let cfg = self.config()?.ok_or_else(|| {
+            Error::Invalid("this box is not enrolled (bootbox central enrol)".into())
+        })?;
+        let key = bootbox_firmware::keys::read_secret(&self.key_path())
+            .map_err(|e| Error::Key(e.to_string()))?;
+        Ok((
+            BoxClient {
+                endpoint: Endpoint::parse(&cfg.url)?.pinned(cfg.tls_pin),
+                box_id: cfg.box_id,
+                key,
+            },
+            parse_public(&cfg.central_key)?,
+        ))
+    }
+}
+
+/// What happened to one release in a sync round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Already the active release of its image.
+    Current(String),
+    /// Downloaded, verified and activated.
+    Activated {
+        /// Release id.
+        release: String,
+        /// Bytes received in this round.
+        bytes: u64,
+        /// What activation said.
+        detail: String,
+    },
+    /// Refused (bad signature, wrong file, box too old) or failed
+    /// (network, activation); retried next round.
+    Refused {
+        /// Release id (as claimed, for an unverified manifest).
+        release: String,
+        /// Why.
+        reason: String,
+        /// Bytes received in this round.
+        bytes: u64,
+    },
+}
+
+/// Activates a verified release: gets the manifest and the folder holding
+/// every file, verified. Returns a line for the log and the report.
+pub trait Activate {
+    /// Makes the release current (the caller's image catalogue).
+    fn activate(&mut self, m: &Manifest, dir: &Path) -> std::result::Result<String, String>;
+}
+
+fn claimed_id(s: &SignedManifest) -> String {
+    serde_json::from_str::<serde_json::Value>(&s.manifest)
+        .ok()
+        .and_then(|v| {
+            let i = v.get("image")?.as_str()?.to_string();
+            let ver = v.get("version")?.as_str()?.to_string();
+            Some(format!("{i}-{ver}"))
+        })
+        .filter(|id| check_name("release", id).is_ok())
+        .unwrap_or_else(|| "unverified".into())
+}
+
+/// One sync round. Only the newest verified release per image that this
+/// box version may install is fetched.
+/// Needs a multi-threaded tokio runtime (hashing runs in `block_in_place`).
+/// Dropping the future stops a download; its partial file is resumed by
+/// the next round.
+pub async fn sync(
+    dir: &BoxDir,
+    box_version: &str,
+    act: &mut (dyn Activate + Send),
+) -> Result<Vec<Outcome>> {
+    let (client, pinned) = dir.client()?;
+    let list = client.releases().await?;
+    let mut out = Vec::new();
+    let mut newest: BTreeMap<String, Manifest> = BTreeMap::new();
+    for s in &list.releases {
+        match s.verify(&pinned) {
+            // Too new for this box: reported, and older releases it can
+            // install stay eligible.
+            Ok(m) if !box_version_ok(box_version, &m.min_box_version) => {
+                let (release, reason) = (
+                    m.id(),
+                    format!(
+                        "needs box version {} or newer (this is {box_version})",
+                        m.min_box_version
+                    ),
+                );
+                report(&client, &release, "failed", &reason, 0).await;
+                out.push(Outcome::Refused {
+                    release,
+                    reason,
+                    bytes: 0,
+                });
+            }
+            Ok(m) => {
+                if newest
+                    .get(&m.image)
+                    .is_none_or(|n| m.created_ms >= n.created_ms)
+                {
+                    newest.insert(m.image.clone(), m);
+                }
+            }
+            Err(e) => {
+                let release = claimed_id(s);
+                tracing::warn!(%release, error = %e, "release rejected");
+                report(&client, &release, "rejected", &e.to_string(), 0).await;
+                out.push(Outcome::Refused {
+                    release,
+                    reason: e.to_string(),
+                    bytes: 0,
+                });
+            }
+        }
+    }
+    let mut state = dir.state()?;
+    for m in newest.into_values() {
+        let id = m.id();
+        if state.active.get(&m.image) == Some(&id) {
+            out.push(Outcome::Current(id));
+            continue;
+        }
+        let started = std::time::Instant::now();
+        let (res, bytes, timing) = fetch_release(dir, &client, &m).await;
+        let o = match res {
+            Err(e) => {
+                let _ = timing;
+                let state_word = if matches!(e, Error::File(_) | Error::Manifest(_)) {
+                    "rejected"
+                } else {
+                    "failed"
+                };
+                tracing::warn!(release = %id, error = %e, "release not fetched");
+                report(&client, &id, state_word, &e.to_string(), bytes).await;
+                Outcome::Refused {
+                    release: id,
+                    reason: e.to_string(),
+                    bytes,
+                }
+            }
+            Ok(folder) => {
+                report(
+                    &client,
+                    &id,
+                    "verified",
+                    "every file matches the signed manifest",
+                    bytes,
+                )
+                .await;
+                let t = std::time::Instant::now();
+                // Hashing and moving gigabytes: off the async workers.
+                let activated = tokio::task::block_in_place(|| act.activate(&m, &folder));
+                let timing = format!(
+                    "{timing}, activation {:.1} s, total {:.1} s",
+                    t.elapsed().as_secs_f64(),
+                    started.elapsed().as_secs_f64()
+                );
+                match activated {
+                    Ok(detail) => {
+                        let detail = format!("{detail} ({timing})");
+                        state.active.insert(m.image.clone(), id.clone());
+                        dir.save_state(&state)?;
+                        let _ = std::fs::remove_dir_all(&folder);
+                        report(&client, &id, "active", &detail, bytes).await;
+                        Outcome::Activated {
+                            release: id,
+                            bytes,
+                            detail,
+                        }
+                    }
+                    Err(reason) => {
+                        report(&client, &id, "failed", &reason, bytes).await;
+                        Outcome::Refused {
+                            release: id,
+                            reason,
+                            bytes,
+                        }
+                    }
+                }
+            }
+        };
+        out.push(o);
+    }
+    Ok(out)
+}
+
+async fn report(c: &BoxClient, release: &str, state: &str, detail: &str, bytes: u64) {
+    let r = StatusReport {
+        release: release.to_string(),
+        state: state.to_string(),
+        detail: detail.to_string(),
+        bytes,
+    };
+    if let Err(e) = c.report(&r).await {
+        tracing::warn!(%release, error = %e, "cannot report to the central");
+    }
+}
+
+/// Downloads and verifies every file of `m`. Returns the folder with the
+/// verified files, the bytes received in this call (also on failure) and
+/// how long downloading and verifying took.
+async fn fetch_release(
+    dir: &BoxDir,
+    c: &BoxClient,
+    m: &Manifest,
+) -> (Result<PathBuf>, u64, String) {
+    use std::time::{Duration, Instant};
+    let (mut dl, mut ver) = (Duration::ZERO, Duration::ZERO);
+    let timing = |dl: Duration, ver: Duration| {
+        format!(
+            "download {:.1} s, verification {:.1} s",
+            dl.as_secs_f64(),
+            ver.as_secs_f64()
+        )
+    };
+    let id = m.id();
+    let folder = dir.download_dir(&id);
+    if let Err(e) = std::fs::create_dir_all(&folder) {
+        let e = Error::Io {
+            what: format!("cannot create {}", folder.display()),
+            source: e,
+        };
+        return (Err(e), 0, timing(dl, ver));
+    }
+    let mut bytes = 0u64;
+    for f in &m.files {
+        let done = folder.join(&f.name);
+        if done.is_file() && tokio::task::block_in_place(|| verify_file(f, &done)).is_ok() {
+            continue;
+        }
+        let _ = std::fs::remove_file(&done);
+        let part = folder.join(format!("{}.part", f.name));
+        report(c, &id, "downloading", &f.name, bytes).await;
+        let t = Instant::now();
+        let got = c.download(&id, &f.name, &part, f.size, |_| {}).await;
+        dl += t.elapsed();
+        let got = match got {
+            Ok(d) => d,
+            Err(e) => return (Err(e), bytes, timing(dl, ver)),
+        };
+        bytes += got.received;
+        // Hashed while written: checking is a comparison.
+        let t = Instant::now();
+        let checked = check_file(f, got.len, &got.sha256);
+        ver += t.elapsed();
+        if let Err(e) = checked {
+            // Wrong bytes are never kept: the next round starts this file over.
+            let _ = std::fs::remove_file(&part);
+            return (Err(e), bytes, timing(dl, ver));
+        }
+        if let Err(e) = std::fs::rename(&part, &done) {
+            let e = Error::Io {
+                what: format!("cannot rename {}", part.display()),
+                source: e,
+            };
+            return (Err(e), bytes, timing(dl, ver));
+        }
+    }
+    (Ok(folder), bytes, timing(dl, ver))
+}
