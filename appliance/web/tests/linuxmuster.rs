@@ -6,48 +6,19 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::http::{header, Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::Router;
 use bootbox_store::Store;
 use bootbox_web::{router, AppState};
 use serde_json::{json, Value};
-use tower::ServiceExt;
+
+mod common;
+use common::call_raw as call;
 
 const PW: &str = "correct horse battery";
 const DEVICES: &str = "r1;pc1;win11;00:00:00:00:00:01;10.0.0.1;;;;;;1\nr1;pc2;win11;00:00:00:00:00:02;10.0.0.2;;;;;;1\nr2;pc3;ubuntu;00:00:00:00:00:03;DHCP;;;;;;1\n";
 const START_CONF: &str = "[LINBO]\nServer = 10.0.0.5\nGroup = win11\nCache = /dev/sda4\n";
 
-async fn call(
-    app: &Router,
-    method: Method,
-    uri: &str,
-    hdrs: &[(&str, &str)],
-    body: Body,
-) -> (StatusCode, Value, Option<String>) {
-    let mut req = Request::builder().method(method).uri(uri);
-    for (k, v) in hdrs {
-        req = req.header(*k, *v);
-    }
-    let resp = app
-        .clone()
-        .oneshot(req.body(body).expect("req"))
-        .await
-        .expect("resp");
-    let status = resp.status();
-    let cookie = resp
-        .headers()
-        .get(header::SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").to_string());
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 22)
-        .await
-        .expect("body");
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        cookie,
-    )
-}
 
 /// Fresh box, wizard done; returns (dir, app, store, cookie, csrf).
 async fn boxed() -> (tempfile::TempDir, Router, Arc<Store>, String, String) {

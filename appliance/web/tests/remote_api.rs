@@ -5,13 +5,16 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::http::{header, Method, Request, StatusCode};
+use axum::http::{Method, Request, StatusCode};
 use axum::Router;
 use bootbox_linbo::devices::{IpAssignment, PxeFlag};
 use bootbox_store::{Group, Host, Store};
 use bootbox_web::{router, AppState};
 use serde_json::{json, Value};
 use tower::ServiceExt;
+
+mod common;
+use common::call;
 
 const PW: &str = "correct horse battery";
 const START_CONF: &str = "[LINBO]\nCache = /dev/sda2\n\n[Partition]\nDev = /dev/sda1\n\n[OS]\nName = Win\nRoot = /dev/sda1\n";
@@ -68,44 +71,6 @@ fn boxed(with_remote: bool) -> Bx {
     }
 }
 
-async fn call(
-    app: &Router,
-    method: Method,
-    uri: &str,
-    headers: &[(&str, &str)],
-    body: Option<Value>,
-) -> (StatusCode, Value, Option<String>) {
-    let mut req = Request::builder().method(method).uri(uri);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let body = match body {
-        Some(v) => {
-            req = req.header(header::CONTENT_TYPE, "application/json");
-            Body::from(v.to_string())
-        }
-        None => Body::empty(),
-    };
-    let resp = app
-        .clone()
-        .oneshot(req.body(body).expect("request"))
-        .await
-        .expect("response");
-    let status = resp.status();
-    let cookie = resp
-        .headers()
-        .get(header::SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").to_string());
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 22)
-        .await
-        .expect("body");
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        cookie,
-    )
-}
 
 async fn session(b: &Bx) -> (String, String) {
     let (s, v, c) = call(

@@ -11,6 +11,8 @@ use bootbox_web::{router, AppState};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
+mod common;
+
 const PW: &str = "correct horse battery";
 
 struct Box_ {
@@ -54,32 +56,7 @@ async fn call(
     headers: &[(&str, &str)],
     body: Option<Value>,
 ) -> Resp {
-    let mut req = Request::builder().method(method).uri(uri);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let body = match body {
-        Some(v) => {
-            req = req.header(header::CONTENT_TYPE, "application/json");
-            Body::from(v.to_string())
-        }
-        None => Body::empty(),
-    };
-    let resp = app
-        .clone()
-        .oneshot(req.body(body).expect("request"))
-        .await
-        .expect("response");
-    let status = resp.status();
-    let cookie = resp
-        .headers()
-        .get(header::SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").to_string());
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 22)
-        .await
-        .expect("body");
-    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let (status, json, cookie) = common::call(app, method, uri, headers, body).await;
     Resp {
         status,
         json,

@@ -6,15 +6,16 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{header, Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::Router;
 use bootbox_store::sessions::WebSession;
 use bootbox_store::Store;
 use bootbox_web::auth::{session_key, IDLE};
 use bootbox_web::{router, AppState};
-use serde_json::{json, Value};
-use tower::ServiceExt;
+use serde_json::json;
+
+mod common;
+use common::call;
 
 const PW: &str = "correct horse battery";
 
@@ -24,41 +25,6 @@ fn start(path: &Path) -> (Arc<Store>, Router) {
     (store.clone(), router(AppState::new(store)))
 }
 
-async fn call(
-    app: &Router,
-    m: Method,
-    uri: &str,
-    hdrs: &[(&str, &str)],
-    body: Option<Value>,
-) -> (StatusCode, Value, Option<String>) {
-    let mut req = Request::builder().method(m).uri(uri);
-    for (k, v) in hdrs {
-        req = req.header(*k, *v);
-    }
-    let body = match body {
-        Some(v) => {
-            req = req.header(header::CONTENT_TYPE, "application/json");
-            Body::from(v.to_string())
-        }
-        None => Body::empty(),
-    };
-    let resp = app
-        .clone()
-        .oneshot(req.body(body).expect("req"))
-        .await
-        .expect("resp");
-    let s = resp.status();
-    let cookie = resp
-        .headers()
-        .get(header::SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(str::to_string);
-    let b = axum::body::to_bytes(resp.into_body(), 1 << 20)
-        .await
-        .expect("body");
-    (s, serde_json::from_slice(&b).unwrap_or(Value::Null), cookie)
-}
 
 async fn login(app: &Router) -> (String, String) {
     let (s, v, c) = call(

@@ -136,7 +136,7 @@ async fn no_provider_means_empty_lists() {
     let (_d, app, cookie) = signed_in(None).await;
     let (s, v) = get_json(&app, "/api/v1/transfers", Some(&cookie)).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(v, json!({ "torrent": [], "multicast": [] }));
+    assert_eq!(v, json!({ "torrent": [], "multicast": [], "http": [] }));
 }
 
 /// Reads SSE frames until an event `name` whose data satisfies `want`.
