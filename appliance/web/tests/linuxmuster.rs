@@ -19,7 +19,6 @@ const PW: &str = "correct horse battery";
 const DEVICES: &str = "r1;pc1;win11;00:00:00:00:00:01;10.0.0.1;;;;;;1\nr1;pc2;win11;00:00:00:00:00:02;10.0.0.2;;;;;;1\nr2;pc3;ubuntu;00:00:00:00:00:03;DHCP;;;;;;1\n";
 const START_CONF: &str = "[LINBO]\nServer = 10.0.0.5\nGroup = win11\nCache = /dev/sda4\n";
 
-
 /// Fresh box, wizard done; returns (dir, app, store, cookie, csrf).
 async fn boxed() -> (tempfile::TempDir, Router, Arc<Store>, String, String) {
     let dir = tempfile::tempdir().expect("tempdir");

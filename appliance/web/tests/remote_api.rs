@@ -71,7 +71,6 @@ fn boxed(with_remote: bool) -> Bx {
     }
 }
 
-
 async fn session(b: &Bx) -> (String, String) {
     let (s, v, c) = call(
         &b.app,

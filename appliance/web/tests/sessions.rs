@@ -25,7 +25,6 @@ fn start(path: &Path) -> (Arc<Store>, Router) {
     (store.clone(), router(AppState::new(store)))
 }
 
-
 async fn login(app: &Router) -> (String, String) {
     let (s, v, c) = call(
         app,
