@@ -29,7 +29,7 @@ mod names;
 mod tree;
 mod upload;
 
-pub use companions::{multicast_list, render_info};
+pub use companions::{multicast_list, render_info, timestamp_now};
 pub use error::{ImageError, Result};
 pub use names::{check_base, check_image_file, ImageFile, ImageKind};
 pub use tree::{groups_using, ImageTree, Promoted, PORTBASE};

@@ -168,27 +168,6 @@ struct UploadQuery {
     comment: Option<String>,
 }
 
-fn now_stamp() -> String {
-    // UTC; LINBO writes local time, which the appliance runs as UTC.
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let days = secs / 86_400;
-    let (h, m) = ((secs % 86_400) / 3600, (secs % 3600) / 60);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(mo <= 2);
-    format!("{y:04}{mo:02}{d:02}{h:02}{m:02}")
-}
-
 /// Runs blocking image work off the async threads.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ImageError> + Send + 'static,
@@ -243,7 +222,7 @@ async fn upload(
     let tree = c.tree.clone();
     let p = blocking(move || {
         let done = staged.finish(declared_sha.as_deref())?;
-        tree.promote(done, &comment, None, &now_stamp())
+        tree.promote(done, &comment, None, &bootbox_images::timestamp_now())
     })
     .await?;
     let kept = p
@@ -359,14 +338,4 @@ async fn delete_image(
         format!("image {name} deleted with all versions"),
     )?;
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn stamp_is_linbo_shaped() {
-        let s = super::now_stamp();
-        assert_eq!(s.len(), 12);
-        assert!(s.starts_with("20"), "{s}");
-    }
 }

@@ -322,7 +322,7 @@ impl Activate for Catalogue<'_> {
                 }
             );
             let p = tree
-                .promote(staged, &comment, None, &now_stamp())
+                .promote(staged, &comment, None, &bootbox_images::timestamp_now())
                 .map_err(|e| e.to_string())?;
             done.push(format!(
                 "{} current (sha256 {}){}",
@@ -355,11 +355,6 @@ impl Activate for Catalogue<'_> {
         .map_err(|e| e.to_string())?;
         Ok(message)
     }
-}
-
-fn now_stamp() -> String {
-    let z = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC);
-    z.strftime("%Y%m%d%H%M").to_string()
 }
 
 fn sync(dir: &DataDir, every: Option<u64>) -> Result<()> {

@@ -307,7 +307,12 @@ impl LinboHooks {
         if file.ends_with(".qcow2") || file.ends_with(".qdiff") {
             let done = tree.adopt(file, staged).map_err(|e| e.to_string())?;
             let promoted = tree
-                .promote(done, &format!("uploaded by {actor}"), None, &now_stamp())
+                .promote(
+                    done,
+                    &format!("uploaded by {actor}"),
+                    None,
+                    &bootbox_images::timestamp_now(),
+                )
                 .map_err(|e| e.to_string())?;
             let message = format!(
                 "image {file} uploaded by LINBO client {actor} ({} bytes, sha256 {}){}",
@@ -433,12 +438,6 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
     fs::write(&tmp, bytes)
         .and_then(|()| fs::rename(&tmp, path))
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
-}
-
-/// `YYYYMMDDHHMM` of now (UTC), LINBO's timestamp shape.
-fn now_stamp() -> String {
-    let z = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC);
-    z.strftime("%Y%m%d%H%M").to_string()
 }
 
 /// The MAC of `ip` in the kernel's neighbour table (the client just

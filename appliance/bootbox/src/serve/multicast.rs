@@ -254,8 +254,10 @@ fn session_specs(list_path: &Path, linbo: &Path) -> Result<Vec<SessionSpec>, Str
 /// lives in `images/win10/`), if it exists.
 fn image_path(linbo: &Path, file: &str) -> Option<PathBuf> {
     bootbox_linbo::multicast::check_image_name(file).ok()?;
-    let base = file.rsplit_once('.').map_or(file, |(b, _)| b);
-    let path = linbo.join("images").join(base).join(file);
+    let path = linbo
+        .join("images")
+        .join(super::transfers::image_base(file))
+        .join(file);
     path.is_file().then_some(path)
 }
 

@@ -277,7 +277,7 @@ impl bootbox_web::transfers::TransferStatus for Transfers {
 }
 
 /// The image folder a file belongs to (`win10.qcow2` → `win10`).
-fn image_base(file: &str) -> &str {
+pub(super) fn image_base(file: &str) -> &str {
     file.rsplit_once('.').map_or(file, |(b, _)| b)
 }
 
