@@ -111,6 +111,23 @@ class Lan:
         subprocess.run(["ip", "netns", "exec", self.receivers[i - 1], "nft", "-f", "-"],
                        input=rules, text=True, check=True)
 
+    def block_unicast(self, i, port):
+        """Drops every unicast UDP datagram to receiver i's own address and
+        `port` (the sender's CONNECT_REPLYs; HELLOs are broadcast, data is
+        multicast) until `unblock_unicast(i)`."""
+        rules = (
+            "table ip bbmcblock {\n"
+            f"  chain in {{ type filter hook input priority 0; "
+            f"ip daddr {receiver_ip(i)} udp dport {port} drop; }}\n"
+            "}\n"
+        )
+        subprocess.run(["ip", "netns", "exec", self.receivers[i - 1], "nft", "-f", "-"],
+                       input=rules, text=True, check=True)
+
+    def unblock_unicast(self, i):
+        _sh(["ip", "netns", "exec", self.receivers[i - 1], "nft", "delete", "table", "ip", "bbmcblock"],
+            check=False)
+
     def throttle(self, i, bits_per_second):
         """Receiver i's link carries at most this rate towards it (tbf)."""
         rate = f"{int(bits_per_second)}bit"

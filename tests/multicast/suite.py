@@ -17,6 +17,8 @@ Cases (each prints PASS/FAIL with its time; the last line is
                          < MC_SLOW_RATIO only if that is set (the acceptance run asserts 1.3)
     killed               5 receivers, one killed (SIGKILL) mid-transfer: the others finish,
                          the session returns to waiting and serves the PC when it comes back
+    noreply              4 receivers, every CONNECT_REPLY to one of them lost until the end:
+                         it is dropped, told to give up and exits (no hang); others identical
     late                 a receiver started during a transfer is not admitted (late joiner
                          event) and is served by the next round
     go                   a receiver's keypress (GO) starts the transfer at once
@@ -211,6 +213,39 @@ def case_killed(ctx):
         fins = events_of(tr, "transfer_finished")
         if len(fins) != 2 or any(f["outcome"]["kind"] != "complete" for f in fins):
             problems.append(f"expected two complete rounds: {fins}")
+        return problems
+
+
+def case_noreply(ctx):
+    """Every CONNECT_REPLY to receiver 1 is lost until the transfer is over:
+    it is dropped and reported, told to give up, and exits instead of
+    waiting forever; the others are byte-identical."""
+    n = 4
+    with mcnet.Lan(n) as lan:
+        lan.block_unicast(1, 9000)
+        tr = Transfer(lan, ctx["work"], ctx["image"])
+        for i in range(1, n + 1):
+            tr.start_receiver(i)
+        time.sleep(0.5)
+        tr.start_sender("bootbox", ctx["send"], ["--slow-budget", SLOW_BUDGET])
+
+        def tick(t):
+            if events_of(t, "transfer_finished"):
+                lan.unblock_unicast(1)
+
+        problems = []
+        if not tr.wait(Transfer.all_done, 120, tick):
+            problems.append("timed out: a receiver or the sender hangs")
+        tr.finish()
+        problems += check_all_ok(tr, who={2, 3, 4})
+        lost = tr.receivers[0]
+        if lost.rc in (None, 0) or lost.rc < 0:
+            problems.append(f"receiver without reply: rc={lost.rc} (expected a clean error exit) {lost.log()}")
+        dropped = [e for e in events_of(tr, "receiver_dropped") if e.get("ip") == mcnet.receiver_ip(1)]
+        if not dropped:
+            problems.append("receiver without reply not reported as dropped")
+        else:
+            ctx["note"] = f"dropped: {dropped[0]['reason']}, exit {lost.rc}: {lost.log(4)}"
         return problems
 
 
@@ -432,6 +467,7 @@ CASES = {
     "rate": case_rate,
     "slow": case_slow,
     "killed": case_killed,
+    "noreply": case_noreply,
     "late": case_late,
     "go": case_go,
     "shutdown": case_shutdown,

@@ -156,6 +156,18 @@ struct Client {
     held_back: Duration,
 }
 
+impl Client {
+    /// Dropped as slow or silent: it may still be running and waiting.
+    fn is_dropped_alive(&self) -> bool {
+        matches!(
+            self.state,
+            ReceiverState::Dropped {
+                reason: DropReason::Slow { .. } | DropReason::Timeout { .. }
+            }
+        )
+    }
+}
+
 #[derive(Debug)]
 struct Slice {
     number: u32,
@@ -351,20 +363,27 @@ impl Engine {
         })
     }
 
+    /// CONNECT_REPLYs for the receivers dropped before they were ever
+    /// heard in the data phase: they lost their reply, still wait for one
+    /// and would not see [`Engine::kick_message`] on the data address.
+    /// Sent just before it, they join and give up with the others.
+    pub fn kick_replies(&self) -> Vec<(SocketAddrV4, Vec<u8>)> {
+        self.clients
+            .iter()
+            .filter(|c| !c.heard && c.is_dropped_alive())
+            .map(|c| {
+                let mut buf = [0u8; 64];
+                let len = self.connect_reply(u32::from(c.number), &mut buf);
+                let bytes = buf.get(..len).unwrap_or_default().to_vec();
+                (SocketAddrV4::new(c.ip, self.cfg.port), bytes)
+            })
+            .collect()
+    }
+
     /// Receivers dropped as slow or silent in this round: they may still
     /// be running and waiting (see [`Engine::kick_message`]).
     pub fn dropped_alive(&self) -> usize {
-        self.clients
-            .iter()
-            .filter(|c| {
-                matches!(
-                    c.state,
-                    ReceiverState::Dropped {
-                        reason: DropReason::Slow { .. } | DropReason::Timeout { .. }
-                    }
-                )
-            })
-            .count()
+        self.clients.iter().filter(|c| c.is_dropped_alive()).count()
     }
 
     /// Entries held in the engine's tables (receivers, queued replies,
@@ -539,13 +558,7 @@ impl Engine {
     fn next_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let port = self.cfg.port;
         if let Some((ip, client)) = self.replies.pop_front() {
-            let len = ConnectReply {
-                client,
-                block_size: self.cfg.block_size.into(),
-                caps: caps::SENDER,
-                data_addr: self.cfg.data_addr,
-            }
-            .encode(buf);
+            let len = self.connect_reply(client, buf);
             return Some(Transmit {
                 dest: SocketAddrV4::new(ip, port),
                 len,
@@ -869,9 +882,15 @@ impl Engine {
         };
         let taking_part = matches!(state, ReceiverState::Receiving | ReceiverState::Finished);
         if taking_part {
+            // A CONNECT_REQ (or GO) says the receiver is alive but not that
+            // it got its CONNECT_REPLY: only data-phase answers prove that.
+            let in_data_phase = !matches!(
+                msg,
+                ReceiverMessage::ConnectReq { .. } | ReceiverMessage::Go
+            );
             if let Some(c) = self.clients.get_mut(n) {
                 c.last_heard = now;
-                c.heard = true;
+                c.heard |= in_data_phase;
             }
         }
         match msg {
@@ -1037,10 +1056,16 @@ impl Engine {
             return;
         }
         c.state = ReceiverState::Dropped { reason };
-        let (ip, bytes) = (c.ip, c.bytes_acked);
+        let (ip, bytes, number, never_heard) = (c.ip, c.bytes_acked, c.number, !c.heard);
         self.active.remove(n);
         for s in &mut self.window {
             s.ready.insert(n);
+        }
+        if never_heard && reason != DropReason::Disconnected {
+            // It never got its CONNECT_REPLY and still waits for one (it
+            // has no timer): with the reply it joins, sees a slice it
+            // cannot place and gives up instead of waiting forever.
+            self.queue_reply(ip, u32::from(number));
         }
         debug!(%ip, port = self.cfg.port, ?reason, "receiver dropped");
         self.push_event(Event::ReceiverDropped {
@@ -1220,6 +1245,16 @@ impl Engine {
     fn client_mut(&mut self, ip: Ipv4Addr) -> Option<&mut Client> {
         let n = *self.by_ip.get(&ip)?;
         self.clients.get_mut(usize::from(n))
+    }
+
+    fn connect_reply(&self, client: u32, buf: &mut [u8]) -> usize {
+        ConnectReply {
+            client,
+            block_size: self.cfg.block_size.into(),
+            caps: caps::SENDER,
+            data_addr: self.cfg.data_addr,
+        }
+        .encode(buf)
     }
 
     fn queue_reply(&mut self, ip: Ipv4Addr, client: u32) {

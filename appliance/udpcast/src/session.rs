@@ -407,7 +407,9 @@ impl Session {
     /// HTTP/BitTorrent).
     async fn send_kick(&self, k: &Kick) {
         for _ in 0..3 {
-            let _ = self.main.send_to(&k.bytes, SocketAddr::V4(k.dest)).await;
+            for (dest, bytes) in &k.datagrams {
+                let _ = self.main.send_to(bytes, SocketAddr::V4(*dest)).await;
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -418,21 +420,21 @@ impl Session {
 /// `--exit-wait`) and must not see it.
 const KICK_AFTER: Duration = Duration::from_millis(1200);
 
-/// A "give up" datagram ([`Engine::kick_message`]).
+/// The "give up" datagrams: CONNECT_REPLYs for dropped receivers that
+/// never got theirs ([`Engine::kick_replies`]), then the REQACK far ahead
+/// ([`Engine::kick_message`]), in this order.
 #[derive(Debug)]
 struct Kick {
-    bytes: Vec<u8>,
-    dest: std::net::SocketAddrV4,
+    datagrams: Vec<(std::net::SocketAddrV4, Vec<u8>)>,
 }
 
 impl Kick {
     fn from_engine(engine: &Engine) -> Option<Kick> {
         let mut buf = [0u8; 256];
         let t = engine.kick_message(&mut buf)?;
-        Some(Kick {
-            bytes: buf.get(..t.len)?.to_vec(),
-            dest: t.dest,
-        })
+        let mut datagrams = engine.kick_replies();
+        datagrams.push((t.dest, buf.get(..t.len)?.to_vec()));
+        Some(Kick { datagrams })
     }
 }
 

@@ -35,6 +35,10 @@ struct SimRx {
     loss_out: f64,
     /// Stops answering at all once it reached this slice.
     dies_at: Option<u32>,
+    /// CONNECT_REPLYs to this receiver that get lost (counted down).
+    lose_replies: usize,
+    /// CONNECT_REPLYs that reached it.
+    replies_seen: usize,
     rng: Rng,
 }
 
@@ -52,6 +56,8 @@ impl SimRx {
             loss_in: loss,
             loss_out: loss,
             dies_at: None,
+            lose_replies: 0,
+            replies_seen: 0,
             rng: Rng::new(seed),
         }
     }
@@ -85,6 +91,11 @@ impl SimRx {
                 }
             }
             SenderMessage::ConnectReply(r) => {
+                if self.lose_replies > 0 {
+                    self.lose_replies -= 1;
+                    return vec![];
+                }
+                self.replies_seen += 1;
                 if r.client == CLIENT_REFUSED {
                     self.refused = true;
                     self.aborted = Some("too many clients".into());
@@ -470,6 +481,49 @@ fn silent_receiver_is_dropped_others_finish() {
     let d = sim.dropped();
     assert_eq!(d.len(), 1);
     assert!(matches!(d[0].1, DropReason::Timeout { silent_ms } if silent_ms >= 3000));
+}
+
+#[test]
+fn receiver_that_lost_its_connect_replies_is_connected_early() {
+    // Its first reply and the one answering the start HELLO get lost: the
+    // CONNECT_REQ it sent on that HELLO is no answer in the data phase, so
+    // the early-transfer resend still reaches it.
+    let mut c = cfg(64);
+    c.start.min_clients = 3;
+    let mut rx = receivers(3, 0.0);
+    rx[2].lose_replies = 2;
+    let mut sim = Sim::new(c, rx, 2_000_000);
+    sim.run(Duration::from_secs(600));
+    assert_eq!(sim.outcome(), Some(Outcome::Complete));
+    assert_all_received(&sim, &[]);
+    assert!(sim.dropped().is_empty(), "{:?}", sim.dropped());
+}
+
+#[test]
+fn receiver_that_never_got_a_reply_is_told_to_give_up() {
+    let mut c = cfg(64);
+    c.start.min_clients = 3;
+    c.answer_timeout = Duration::from_secs(3);
+    let mut rx = receivers(3, 0.0);
+    rx[1].lose_replies = usize::MAX;
+    let mut sim = Sim::new(c, rx, 2_000_000);
+    sim.run(Duration::from_secs(600));
+    assert_eq!(sim.outcome(), Some(Outcome::Complete));
+    assert_all_received(&sim, &[2]);
+    let d = sim.dropped();
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].0, receiver_ip(2));
+    // It still waits for a CONNECT_REPLY: the end-of-round "give up"
+    // datagrams carry one for it, before the REQACK far ahead.
+    let replies = sim.engine.kick_replies();
+    assert_eq!(replies.len(), 1);
+    assert_eq!(*replies[0].0.ip(), receiver_ip(2));
+    match SenderMessage::parse(&replies[0].1) {
+        Ok(SenderMessage::ConnectReply(r)) => assert_eq!(r.client, 1),
+        other => panic!("{other:?}"),
+    }
+    // Receivers that did take part are not in that list.
+    assert!(sim.engine.dropped_alive() == 1);
 }
 
 #[test]
