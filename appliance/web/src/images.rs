@@ -18,6 +18,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -304,10 +305,18 @@ struct RetainQuery {
 async fn retain(
     State(st): State<AppState>,
     Path(name): Path<String>,
-    Query(q): Query<RetainQuery>,
+    query: Result<Query<RetainQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> ApiResult {
+    // Who asks comes first: a stranger learns nothing about the parameters.
     let actor = authorize(&st, &headers, Scope::Images)?;
+    let Query(q) = query.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("retain needs ?keep=N (backups to keep): {e}"),
+        )
+    })?;
     let c = ctx(&st)?;
     let (tree, n, keep) = (c.tree.clone(), name.clone(), q.keep);
     let removed = blocking(move || tree.retain(&n, keep)).await?;

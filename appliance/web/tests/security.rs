@@ -234,6 +234,138 @@ async fn every_mutating_endpoint_needs_session_or_token_and_csrf() {
     }
 }
 
+/// Every mutating operation the API documents (OpenAPI), with its path
+/// parameters filled in: none may be reached without a session and CSRF
+/// token, so a new endpoint cannot slip past the hand-written list above.
+#[tokio::test]
+async fn every_documented_mutating_operation_is_refused_without_auth() {
+    let b = boxed();
+    let (cookie, _csrf) = setup(&b).await;
+    let spec = call(&b.app, Method::GET, "/api/v1/openapi.json", &[], None).await;
+    assert_eq!(spec.status, StatusCode::OK);
+    let paths = spec.json["paths"].as_object().expect("paths");
+    let before = b.store.recent_events(1000).expect("events").len();
+    let mut checked = 0;
+    let samples = mutating();
+    for (path, ops) in paths {
+        for (verb, _) in ops.as_object().expect("operations") {
+            let method = match verb.as_str() {
+                "post" => Method::POST,
+                "put" => Method::PUT,
+                "delete" => Method::DELETE,
+                "patch" => Method::PATCH,
+                _ => continue,
+            };
+            // A well-formed request where the list above has one (bodies
+            // are parsed before the handler runs), else a bare one.
+            let (uri, body) = samples
+                .iter()
+                .find(|(m, u, _)| *m == method && matches_template(path, u))
+                .map(|(_, u, b)| (u.to_string(), b.clone().unwrap_or(json!({}))))
+                .unwrap_or_else(|| (fill_template(path), json!({})));
+            // Signing in is what a session comes from.
+            if uri == "/api/v1/auth/login" {
+                continue;
+            }
+            let r = call(&b.app, method.clone(), &uri, &[], Some(body.clone())).await;
+            assert_eq!(
+                r.status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {uri} without session: {}",
+                r.json
+            );
+            // Validation endpoints change nothing: a session is enough.
+            if uri.ends_with("/validate") {
+                checked += 1;
+                continue;
+            }
+            let r = call(
+                &b.app,
+                method.clone(),
+                &uri,
+                &[("cookie", &cookie)],
+                Some(body),
+            )
+            .await;
+            assert_eq!(
+                r.status,
+                StatusCode::FORBIDDEN,
+                "{method} {uri} without CSRF: {}",
+                r.json
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 30, "only {checked} operations documented");
+    assert_eq!(b.store.recent_events(1000).expect("events").len(), before);
+}
+
+/// True if `uri` (query ignored) fits the OpenAPI path `template`.
+fn matches_template(template: &str, uri: &str) -> bool {
+    let uri = uri.split('?').next().unwrap_or(uri);
+    let (t, u): (Vec<_>, Vec<_>) = (template.split('/').collect(), uri.split('/').collect());
+    t.len() == u.len() && t.iter().zip(&u).all(|(t, u)| t == u || t.starts_with('{'))
+}
+
+/// The template with every path parameter set to a harmless name.
+fn fill_template(template: &str) -> String {
+    template
+        .split('/')
+        .map(|seg| if seg.starts_with('{') { "x1" } else { seg })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[tokio::test]
+async fn revoked_token_is_refused_at_once() {
+    let b = boxed();
+    let (cookie, csrf) = setup(&b).await;
+    let token = b
+        .store
+        .create_token("ci", bootbox_store::tokens::Scope::Admin, "test")
+        .expect("token");
+    let bearer = format!("Bearer {token}");
+    let r = call(
+        &b.app,
+        Method::GET,
+        "/api/v1/hosts",
+        &[("authorization", &bearer)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = call(
+        &b.app,
+        Method::DELETE,
+        "/api/v1/tokens/ci",
+        &[("cookie", &cookie), ("x-csrf-token", &csrf)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.json);
+    for (m, uri) in [
+        (Method::GET, "/api/v1/hosts"),
+        (Method::PUT, "/api/v1/rooms/r1"),
+    ] {
+        let r = call(
+            &b.app,
+            m.clone(),
+            uri,
+            &[("authorization", &bearer)],
+            Some(json!({ "description": "x" })),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{m} {uri} after revoke");
+    }
+    let audit = b.store.recent_events(50).expect("events");
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "token.revoke" && e.actor.contains("admin")),
+        "revocation not in the audit log"
+    );
+}
+
 #[tokio::test]
 async fn tokens_need_no_csrf_but_the_right_scope() {
     let b = boxed();
