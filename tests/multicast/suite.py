@@ -82,6 +82,12 @@ def events_of(tr, kind):
     return [e for e in tr.events() if e.get("event") == kind]
 
 
+def dropped_event(tr, i):
+    """The first receiver_dropped event of receiver i, or None."""
+    ip = mcnet.receiver_ip(i)
+    return next((e for e in events_of(tr, "receiver_dropped") if e.get("ip") == ip), None)
+
+
 def simple(ctx, n, loss=0.0, args=(), size=None):
     image = ctx["image"] if size is None else ctx["small"]
     with mcnet.Lan(n) as lan:
@@ -205,11 +211,11 @@ def case_killed(ctx):
         problems += check_all_ok(tr, who={2, 3, 4, 5})
         if not back.ok:
             problems.append(f"returning receiver: rc={back.rc} cmp={back.cmp_rc} {back.log()}")
-        dropped = [e for e in events_of(tr, "receiver_dropped") if e.get("ip") == mcnet.receiver_ip(1)]
+        dropped = dropped_event(tr, 1)
         if not dropped:
             problems.append("killed receiver not reported as dropped")
         else:
-            ctx["note"] = f"killed receiver dropped: {dropped[0]['reason']}"
+            ctx["note"] = f"killed receiver dropped: {dropped['reason']}"
         fins = events_of(tr, "transfer_finished")
         if len(fins) != 2 or any(f["outcome"]["kind"] != "complete" for f in fins):
             problems.append(f"expected two complete rounds: {fins}")
@@ -241,11 +247,11 @@ def case_noreply(ctx):
         lost = tr.receivers[0]
         if lost.rc in (None, 0) or lost.rc < 0:
             problems.append(f"receiver without reply: rc={lost.rc} (expected a clean error exit) {lost.log()}")
-        dropped = [e for e in events_of(tr, "receiver_dropped") if e.get("ip") == mcnet.receiver_ip(1)]
+        dropped = dropped_event(tr, 1)
         if not dropped:
             problems.append("receiver without reply not reported as dropped")
         else:
-            ctx["note"] = f"dropped: {dropped[0]['reason']}, exit {lost.rc}: {lost.log(4)}"
+            ctx["note"] = f"dropped: {dropped['reason']}, exit {lost.rc}: {lost.log(4)}"
         return problems
 
 

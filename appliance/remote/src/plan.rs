@@ -49,7 +49,8 @@ pub struct Request {
     pub gap: Duration,
     /// Hosts per WoL batch (LINBO: 1).
     pub batch: usize,
-    /// `-u`: subnet broadcast instead of 255.255.255.255.
+    /// `-u`: insist on the subnet broadcast (an error if the box knows no
+    /// LAN interface or broadcast; otherwise it is the default anyway).
     pub subnet_broadcast: bool,
 }
 
@@ -79,21 +80,25 @@ pub struct Prepared {
     pub skipped: Vec<(String, String)>,
 }
 
-/// The Wake-on-LAN settings for a request.
+/// The Wake-on-LAN settings for a request. Packets go to the configured
+/// broadcast, else to the subnet broadcast of the LAN interface; only a
+/// box that knows neither falls back to 255.255.255.255, unless `-u`
+/// insists on a subnet broadcast (then that is an error).
 pub fn wol_config(req: &Request, net: &WolDefaults) -> Result<WolConfig> {
-    let destination = if req.subnet_broadcast {
-        match (net.broadcast, &net.interface) {
-            (Some(b), _) => b,
-            (None, Some(ifname)) => wol::interface_ipv4(ifname)?.2,
-            (None, None) => {
-                return Err(RemoteError::Invalid(
-                    "-u needs the LAN interface (--interface or the setup wizard) or a configured broadcast"
-                        .into(),
-                ))
-            }
+    let destination = match (net.broadcast, &net.interface) {
+        (Some(b), _) => b,
+        (None, Some(ifname)) => match wol::interface_ipv4(ifname) {
+            Ok((_, _, b)) => b,
+            Err(e) if req.subnet_broadcast => return Err(e),
+            Err(_) => Ipv4Addr::BROADCAST,
+        },
+        (None, None) if req.subnet_broadcast => {
+            return Err(RemoteError::Invalid(
+                "-u needs the LAN interface (--interface or the setup wizard) or a configured broadcast"
+                    .into(),
+            ))
         }
-    } else {
-        Ipv4Addr::BROADCAST
+        (None, None) => Ipv4Addr::BROADCAST,
     };
     Ok(WolConfig {
         destination,
@@ -187,4 +192,57 @@ pub fn prepare(store: &Store, req: &Request, net: &WolDefaults) -> Result<Prepar
         spec,
         skipped: resolved.skipped,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(subnet_broadcast: bool) -> Request {
+        Request {
+            subnet_broadcast,
+            ..Request::new(Target::Hosts(vec!["pc1".into()]))
+        }
+    }
+
+    fn net(interface: Option<&str>, broadcast: Option<Ipv4Addr>) -> WolDefaults {
+        WolDefaults {
+            interface: interface.map(str::to_string),
+            broadcast,
+            ..WolDefaults::default()
+        }
+    }
+
+    #[test]
+    fn wake_on_lan_goes_to_the_subnet_broadcast_of_the_lan_interface() {
+        // Loopback is 127.0.0.1/8 on every Linux machine.
+        for u in [false, true] {
+            let c = wol_config(&req(u), &net(Some("lo"), None)).expect("config");
+            assert_eq!(c.destination, Ipv4Addr::new(127, 255, 255, 255));
+            assert_eq!(c.interface.as_deref(), Some("lo"));
+            assert_eq!(c.port, wol::DEFAULT_PORT);
+        }
+    }
+
+    #[test]
+    fn a_configured_broadcast_wins() {
+        let b = Ipv4Addr::new(10, 0, 100, 255);
+        let c = wol_config(&req(false), &net(Some("lo"), Some(b))).expect("config");
+        assert_eq!(c.destination, b);
+        let c = wol_config(&req(true), &net(None, Some(b))).expect("config");
+        assert_eq!(c.destination, b);
+    }
+
+    #[test]
+    fn without_an_interface_only_the_limited_broadcast_is_left() {
+        let c = wol_config(&req(false), &net(None, None)).expect("config");
+        assert_eq!(c.destination, Ipv4Addr::BROADCAST);
+        let c = wol_config(&req(false), &net(Some("bbnosuch0"), None)).expect("config");
+        assert_eq!(c.destination, Ipv4Addr::BROADCAST);
+        // -u insists on a subnet broadcast: an error that says why.
+        let e = wol_config(&req(true), &net(None, None)).expect_err("-u without interface");
+        assert!(e.to_string().contains("-u needs the LAN interface"), "{e}");
+        let e = wol_config(&req(true), &net(Some("bbnosuch0"), None)).expect_err("no such if");
+        assert!(e.to_string().contains("bbnosuch0"), "{e}");
+    }
 }

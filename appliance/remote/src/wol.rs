@@ -2,11 +2,12 @@
 //! pause between batches (`linbo-remote -b`), each packet sent several
 //! times (a lost broadcast is not retransmitted by anyone else).
 //!
-//! The destination is the limited broadcast 255.255.255.255 (LINBO's
-//! default) or, with `-u`, the subnet-directed broadcast of the box's LAN
+//! The destination is the subnet-directed broadcast of the box's LAN
 //! interface, computed from the interface's address and prefix (or
-//! configured). With an interface named, the socket is bound to it
-//! (`SO_BINDTODEVICE`), so packets never leave through another network.
+//! configured); 255.255.255.255 (LINBO's default) only when the box knows
+//! no LAN interface (see [`crate::plan::wol_config`]). With an interface
+//! named, the socket is bound to it (`SO_BINDTODEVICE`), so packets never
+//! leave through another network.
 
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::time::Duration;

@@ -55,7 +55,8 @@ pub struct RemoteArgs {
     /// Add `disablegui` to the on-boot file.
     #[arg(short = 'd')]
     pub disablegui: bool,
-    /// Wake-on-LAN to the subnet broadcast instead of 255.255.255.255.
+    /// Wake-on-LAN to the subnet broadcast, or fail (it is the default
+    /// whenever the LAN interface is known; else 255.255.255.255).
     #[arg(short = 'u')]
     pub subnet_broadcast: bool,
     /// LAN interface for Wake-on-LAN (default: the setup wizard's).
