@@ -188,7 +188,9 @@ def case_killed(ctx):
         for i in range(1, n + 1):
             tr.start_receiver(i)
         time.sleep(0.5)
-        tr.start_sender("bootbox", ctx["send"], ["--rounds", "2", "--max-wait", "3", "--restart-delay", "1"])
+        # Rate-limited (as in `late` and `shutdown`): the kill must land mid-transfer.
+        tr.start_sender("bootbox", ctx["send"], ["--rounds", "2", "--max-wait", "3", "--restart-delay", "1",
+                                                 "--max-bitrate", "200m"])
         victim = tr.receivers[0]
 
         def tick(t):
@@ -261,8 +263,8 @@ def case_late(ctx):
         tr.start_receiver(1)
         tr.start_receiver(2)
         time.sleep(0.5)
-        tr.start_sender("bootbox", ctx["send"], ["--rounds", "2", "--max-wait", "2", "--restart-delay", "1"],
-                        min_clients=2)
+        tr.start_sender("bootbox", ctx["send"], ["--rounds", "2", "--max-wait", "2", "--restart-delay", "1",
+                                                 "--max-bitrate", "200m"], min_clients=2)
         late = []
 
         def tick(t):
@@ -308,7 +310,9 @@ def case_shutdown(ctx):
         for i in range(1, 4):
             tr.start_receiver(i)
         time.sleep(0.3)
-        tr.start_sender("bootbox", ctx["send"], [])
+        # Rate-limited so that the stop lands mid-transfer whatever the
+        # machine's speed (unlimited, 64 MB can be through in about 1 s).
+        tr.start_sender("bootbox", ctx["send"], ["--max-bitrate", "100m"])
         problems = []
         if not tr.wait(lambda t: t.transfer_start() is not None and t.now() > t.transfer_start() + 0.8, 30):
             problems.append("transfer did not start")
