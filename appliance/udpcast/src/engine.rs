@@ -1056,12 +1056,13 @@ impl Engine {
             return;
         }
         c.state = ReceiverState::Dropped { reason };
-        let (ip, bytes, number, never_heard) = (c.ip, c.bytes_acked, c.number, !c.heard);
+        let (ip, bytes, number) = (c.ip, c.bytes_acked, c.number);
+        let waits_for_reply = !c.heard && c.is_dropped_alive();
         self.active.remove(n);
         for s in &mut self.window {
             s.ready.insert(n);
         }
-        if never_heard && reason != DropReason::Disconnected {
+        if waits_for_reply {
             // It never got its CONNECT_REPLY and still waits for one (it
             // has no timer): with the reply it joins, sees a slice it
             // cannot place and gives up instead of waiting forever.
