@@ -22,7 +22,7 @@ const T = {
   csv_file:"devices.csv file",csv_text:"devices.csv content",strategy:"Merge strategy",s_update:"update – add new, overwrite same host name, keep the rest",
   s_replace:"replace – the file is the truth, hosts not in it are removed",s_add:"add-only – only add new host names",
   dry:"Check (dry run)",do_import:"Import",line:"Line",problem:"Problem",text:"Text",nothing_imported:"Nothing was imported.",
-  preview:"Preview",e_locked:"Too many failed sign-ins. For your safety this account is locked; try again in {n} seconds.",e_bad_credentials:"Wrong user name or password.",e_csrf:"This page is out of date (security token). Reload it and try again.",e_unauthorized:"Please sign in again.",files_upload:"You can upload them here; they are stored when you finish the wizard.",optional:"optional",net_restart:"Interface, address and DHCP mode take effect when Bootbox restarts.",skip_invalid:"Skip lines with errors and import the valid ones",skipped:"Skipped lines",valid_lines:"{n} lines are valid; tick “Skip lines with errors” to import only those.",result:"Result",description:"Description",add_room:"Add room",name:"Name",count:"Hosts",
+  preview:"Preview",e_locked:"Too many failed sign-ins. For your safety this account is locked; try again in {n} seconds.",e_bad_credentials:"Wrong user name or password.",e_csrf:"This page is out of date (security token). Reload it and try again.",e_unauthorized:"Please sign in again.",files_upload:"You can upload them here; they are stored when you finish the wizard.",optional:"optional",net_restart:"Interface, address and DHCP mode take effect when Bootbox restarts.",addr_mode:"This box gets its address",addr_dhcp:"from the school's DHCP server (reserve its MAC address there)",addr_static:"fixed: the address above",addr_prefix:"Prefix length (24 = 255.255.255.0)",addr_gateway:"Gateway (optional)",addr_dns:"DNS servers (optional, up to three)",addr_hint:"The appliance uses the fixed address from its next start on. A wrong address makes the box unreachable: the console screen always shows where it can be reached.",skip_invalid:"Skip lines with errors and import the valid ones",skipped:"Skipped lines",valid_lines:"{n} lines are valid; tick “Skip lines with errors” to import only those.",result:"Result",description:"Description",add_room:"Add room",name:"Name",count:"Hosts",
   startconf:"start.conf",form_view:"Form",raw_view:"Raw text",valid:"Valid",invalid:"Invalid – not saved",saved:"Saved.",new_group:"New group",
   warnings:"Warnings",version:"Versions",backups:"Backups",restore:"Restore",upload:"Upload image",image_file:"Image file (.qcow2 or .qdiff)",
   comment:"Comment",uploading:"Uploading…",uploaded:"Upload complete.",size:"Size",time:"Time",actor:"Who",action:"Action",message:"What",
@@ -50,7 +50,7 @@ const T = {
   csv_file:"devices.csv-Datei",csv_text:"Inhalt der devices.csv",strategy:"Zusammenführen",s_update:"aktualisieren – neue hinzufügen, gleiche Namen überschreiben, Rest behalten",
   s_replace:"ersetzen – die Datei gilt, Rechner die fehlen werden entfernt",s_add:"nur hinzufügen – nur neue Rechnernamen",
   dry:"Prüfen (Probelauf)",do_import:"Importieren",line:"Zeile",problem:"Problem",text:"Text",nothing_imported:"Es wurde nichts importiert.",
-  preview:"Vorschau",e_locked:"Zu viele fehlgeschlagene Anmeldungen. Zu Ihrer Sicherheit ist die Anmeldung gesperrt; versuchen Sie es in {n} Sekunden erneut.",e_bad_credentials:"Benutzername oder Passwort ist falsch.",e_csrf:"Diese Seite ist veraltet (Sicherheits-Token). Bitte neu laden und noch einmal versuchen.",e_unauthorized:"Bitte melden Sie sich erneut an.",files_upload:"Sie können sie hier hochladen; sie werden beim Abschluss des Assistenten gespeichert.",optional:"optional",net_restart:"Schnittstelle, Adresse und DHCP-Modus gelten nach einem Neustart von Bootbox.",skip_invalid:"Fehlerhafte Zeilen überspringen und die gültigen importieren",skipped:"Übersprungene Zeilen",valid_lines:"{n} Zeilen sind gültig; „Fehlerhafte Zeilen überspringen“ ankreuzen, um nur diese zu importieren.",result:"Ergebnis",description:"Beschreibung",add_room:"Raum hinzufügen",name:"Name",count:"Rechner",
+  preview:"Vorschau",e_locked:"Zu viele fehlgeschlagene Anmeldungen. Zu Ihrer Sicherheit ist die Anmeldung gesperrt; versuchen Sie es in {n} Sekunden erneut.",e_bad_credentials:"Benutzername oder Passwort ist falsch.",e_csrf:"Diese Seite ist veraltet (Sicherheits-Token). Bitte neu laden und noch einmal versuchen.",e_unauthorized:"Bitte melden Sie sich erneut an.",files_upload:"Sie können sie hier hochladen; sie werden beim Abschluss des Assistenten gespeichert.",optional:"optional",net_restart:"Schnittstelle, Adresse und DHCP-Modus gelten nach einem Neustart von Bootbox.",addr_mode:"Diese Box bekommt ihre Adresse",addr_dhcp:"vom DHCP-Server der Schule (dort ihre MAC-Adresse reservieren)",addr_static:"fest: die Adresse oben",addr_prefix:"Präfixlänge (24 = 255.255.255.0)",addr_gateway:"Gateway (optional)",addr_dns:"DNS-Server (optional, bis zu drei)",addr_hint:"Die Appliance nutzt die feste Adresse ab ihrem nächsten Start. Eine falsche Adresse macht die Box unerreichbar: Der Bildschirm an der Box zeigt immer, wo sie erreichbar ist.",skip_invalid:"Fehlerhafte Zeilen überspringen und die gültigen importieren",skipped:"Übersprungene Zeilen",valid_lines:"{n} Zeilen sind gültig; „Fehlerhafte Zeilen überspringen“ ankreuzen, um nur diese zu importieren.",result:"Ergebnis",description:"Beschreibung",add_room:"Raum hinzufügen",name:"Name",count:"Rechner",
   startconf:"start.conf",form_view:"Formular",raw_view:"Text",valid:"Gültig",invalid:"Ungültig – nicht gespeichert",saved:"Gespeichert.",new_group:"Neue Gruppe",
   warnings:"Hinweise",version:"Versionen",backups:"Sicherungen",restore:"Wiederherstellen",upload:"Image hochladen",image_file:"Image-Datei (.qcow2 oder .qdiff)",
   comment:"Kommentar",uploading:"Wird hochgeladen…",uploaded:"Hochladen abgeschlossen.",size:"Größe",time:"Zeit",actor:"Wer",action:"Aktion",message:"Was",
@@ -126,6 +126,19 @@ function select(label, opts, value, attrs) {
   const [w, s] = field(label, attrs || {}, "select");
   for (const [v, l] of opts) s.append(h("option", { value: v, selected: v === value }, l));
   return [w, s];
+}
+// The box's own address: from the school's DHCP server, or fixed (the
+// appliance applies it at its next start). Shared by the wizard and the
+// settings page; value() gives the API's fields.
+function addressFields(s) {
+  const [wm, mode] = select(t("addr_mode"), [["dhcp", t("addr_dhcp")], ["static", t("addr_static")]], s.address_mode || "dhcp", { name: "address_mode" });
+  const [wp, prefix] = field(t("addr_prefix"), { value: String(s.prefix_len || 24), name: "prefix_len", inputmode: "numeric", size: "3" });
+  const [wg, gw] = field(t("addr_gateway"), { value: s.gateway || "", name: "gateway", placeholder: "10.0.0.1", inputmode: "decimal" });
+  const [wd, dns] = field(t("addr_dns"), { value: (s.dns || []).join(" "), name: "dns", placeholder: "10.0.0.1 9.9.9.9" });
+  const fixed = h("div", { class: "static-address" }, wp, wg, wd, h("p", { class: "hint" }, t("addr_hint")));
+  const sync = () => { fixed.hidden = mode.value !== "static"; };
+  mode.addEventListener("change", sync); sync();
+  return { el: [wm, fixed], value: () => ({ address_mode: mode.value, prefix_len: parseInt(prefix.value, 10) || null, gateway: gw.value, dns: dns.value }) };
 }
 function msg(el, text, ok) { el.replaceChildren(text ? h("div", { class: "msg " + (ok ? "ok" : "err"), role: ok ? "status" : "alert" }, text) : ""); }
 const fmtTime = ms => ms ? new Date(ms).toLocaleString(LANG === "de" ? "de-DE" : "en-GB") : "–";
@@ -259,7 +272,8 @@ async function pageSetup() {
     radios.push(r);
     dh.append(h("div", {}, r, h("label", { for: id }, t("dhcp_" + m))));
   }
-  panes.w_school = [ws, wi, wip, dh, h("p", { class: "hint" }, t("net_restart"))];
+  const addr = addressFields(s);
+  panes.w_school = [ws, wi, wip, ...addr.el, dh, h("p", { class: "hint" }, t("net_restart"))];
   panes.w_net = preflightPane(() => ({ interface: iface.value, server_ip: ip.value, dhcp_mode: (radios.find(r => r.checked) || radios[0]).value }));
   const bf = st.boot_files || {};
   const bootInputs = {};
@@ -297,7 +311,7 @@ async function pageSetup() {
     if (!check()) return;
     if (cur < steps.length - 1) { cur++; show(); return; }
     const dhcp = (radios.find(r => r.checked) || radios[0]).value;
-    const r = await api("POST", "/api/v1/setup", { username: u.value, password: p1.value, school_name: school.value, interface: iface.value, server_ip: ip.value, dhcp_mode: dhcp, enrol_url: eu.value, enrol_token: et.value });
+    const r = await api("POST", "/api/v1/setup", Object.assign({ username: u.value, password: p1.value, school_name: school.value, interface: iface.value, server_ip: ip.value, dhcp_mode: dhcp, enrol_url: eu.value, enrol_token: et.value }, addr.value()));
     if (r && r.csrf) document.querySelector('meta[name="csrf"]').content = r.csrf;
     for (const f of ["linbo64", "linbofs64"]) {
       const file = bootInputs[f].files[0];
@@ -744,14 +758,15 @@ async function pageSettings() {
   const d = await api("GET", "/api/v1/settings");
   const s = d.settings || {};
   const out = h("div", {});
-  const [ws, school] = field(t("school_name"), { value: s.school_name || "" });
-  const [wi, iface] = select(t("iface"), [["", "–"]].concat((d.interfaces || []).map(i => [i, i])), s.interface || "");
-  const [wip, ip] = field(t("server_ip"), { value: s.server_ip || "" });
-  const [wd, dh] = select(t("dhcp"), [["proxy", t("dhcp_proxy")], ["full", t("dhcp_full")], ["off", t("dhcp_off")]], s.dhcp_mode || "proxy");
+  const [ws, school] = field(t("school_name"), { value: s.school_name || "", name: "school_name" });
+  const [wi, iface] = select(t("iface"), [["", "–"]].concat((d.interfaces || []).map(i => [i, i])), s.interface || "", { name: "interface" });
+  const [wip, ip] = field(t("server_ip"), { value: s.server_ip || "", name: "server_ip", inputmode: "decimal" });
+  const [wd, dh] = select(t("dhcp"), [["proxy", t("dhcp_proxy")], ["full", t("dhcp_full")], ["off", t("dhcp_off")]], s.dhcp_mode || "proxy", { name: "dhcp_mode" });
   const sb = h("button", { type: "submit" }, t("save_settings"));
-  const f1 = h("form", { class: "card" }, h("h2", {}, t("school")), ws, wi, wip, wd, h("p", { class: "hint" }, t("net_restart")), sb, out, h("p", {}, h("a", { href: "/setup" }, t("rerun")), " · ", h("a", { href: "/api/v1/openapi.json" }, t("api_doc"))),
+  const addr = addressFields(s);
+  const f1 = h("form", { class: "card" }, h("h2", {}, t("school")), ws, wi, wip, ...addr.el, wd, h("p", { class: "hint" }, t("net_restart")), sb, out, h("p", {}, h("a", { href: "/setup" }, t("rerun")), " · ", h("a", { href: "/api/v1/openapi.json" }, t("api_doc"))),
     h("p", { class: "hint" }, t("enrolled") + ": " + (d.enrolment_url || t("none"))));
-  f1.addEventListener("submit", action(sb, out, async () => { await api("PUT", "/api/v1/settings", { school_name: school.value, interface: iface.value, server_ip: ip.value, dhcp_mode: dh.value }); msg(out, t("saved"), true); }));
+  f1.addEventListener("submit", action(sb, out, async () => { await api("PUT", "/api/v1/settings", Object.assign({ school_name: school.value, interface: iface.value, server_ip: ip.value, dhcp_mode: dh.value }, addr.value())); msg(out, t("saved"), true); }));
   const o2 = h("div", {});
   const [wc, cur] = field(t("current_pw"), { type: "password", autocomplete: "current-password" });
   const [wn, np] = field(t("new_pw"), { type: "password", autocomplete: "new-password" });

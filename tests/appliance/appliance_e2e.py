@@ -22,9 +22,17 @@ Scenarios (each prints one PASS/FAIL line; timings are printed, not asserted):
                    defaults) -> the supervisor's `firmware give-up` reboots,
                    GRUB falls back to B
   uefi     OVMF boots the same image, /healthz answers
-  pxe      the appliance (static address from /data/etc/network.conf,
-           ProxyDHCP + TFTP + HTTP) network-boots a second qemu PC
-           (SeaBIOS + iPXE ROM, -boot n) to its marker
+  pxe      static-address: the setup wizard, in Chromium, gives the box a
+                   fixed address (DHCP lease first); network.conf is written,
+                   after a restart the box answers at the fixed address only
+           pxe     the appliance (ProxyDHCP + TFTP + HTTP from the wizard's
+                   settings) network-boots a second qemu PC (SeaBIOS + iPXE
+                   ROM, -boot n) to its marker
+           rsync   Debian's rsync client fetches start.conf from the
+                   firmware's rsync service
+           update-webui   bundle v2 uploaded with the settings page's
+                   firmware button in Chromium -> reboot -> v2 in slot B,
+                   network.conf untouched
 
 Usage: appliance_e2e.py OUT_DIR_V1 OUT_DIR_V2 WORK [CASE ...]   (root)
 OUT_DIR_V1/V2 are scripts/build-image outputs signed with the same key;
@@ -45,6 +53,11 @@ NS = f"{PREFIX}-lan"
 BR_IP = "10.57.0.1"
 BOX_IP = "10.57.0.10"
 BOX_MAC = "52:54:00:ab:0a:10"
+# The fixed address the pxe case sets in the setup wizard (dnsmasq leases
+# BOX_IP to the box, so answering here proves the static configuration).
+STATIC_IP = "10.57.0.11"
+ADMIN_PW = "Appliance-2026-geheim"
+WEBUI = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "webui")
 PC_MAC = "52:54:00:ab:0a:20"
 BOOT_TIMEOUT = int(os.environ.get("APPLIANCE_BOOT_TIMEOUT", "240"))
 RESULTS = []
@@ -144,8 +157,8 @@ log-facility={work}/dnsmasq.log
                        stderr=subprocess.DEVNULL)
 
 
-def http_get(path, timeout=3):
-    r = run(ns("curl", "-fsS", "--max-time", str(timeout), f"http://{BOX_IP}{path}"), check=False,
+def http_get(path, timeout=3, ip=BOX_IP):
+    r = run(ns("curl", "-fsS", "--max-time", str(timeout), f"http://{ip}{path}"), check=False,
             capture_output=True)
     return r.stdout if r.returncode == 0 else None
 
@@ -243,13 +256,13 @@ def appliance_cmd(disk, firmware, tap, work, extra_disks=()):
     return cmd
 
 
-def wait_healthy(vm, timeout=BOOT_TIMEOUT):
+def wait_healthy(vm, timeout=BOOT_TIMEOUT, ip=BOX_IP):
     """Polls /healthz from the LAN; returns seconds since the VM started."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if vm.p.poll() is not None:
             raise RuntimeError(f"{vm.name}: qemu exited before /healthz answered")
-        body = http_get("/healthz", 2)
+        body = http_get("/healthz", 2, ip)
         if body and '"status":"ok"' in body:
             return time.time() - vm.t0
         time.sleep(0.5)
@@ -494,7 +507,7 @@ echo "BOOTBOX-APPLIANCE-PXE-OK group=$(arg hostgroup) host=$(arg hostname) serve
 """
 
 START_CONF = f"""[LINBO]
-Server = {BOX_IP}
+Server = {STATIC_IP}
 Group = lab
 Cache = /dev/sda2
 DownloadType = rsync
@@ -524,14 +537,27 @@ def build_marker_initrd(path, work):
         fh.write(gzip.compress(cpio, 6))
 
 
+def browser(action, *args):
+    """tests/webui/appliance.mjs in the LAN namespace; (ok, its output line)."""
+    env = dict(os.environ, ARTIFACTS=os.environ.get("ARTIFACTS", "/tmp/bootbox-appliance-artifacts"))
+    os.makedirs(env["ARTIFACTS"], exist_ok=True)
+    r = run(ns("node", os.path.join(WEBUI, "appliance.mjs"), action, *args), check=False,
+            capture_output=True, env=env, timeout=400)
+    out = (r.stdout.strip().splitlines() or [r.stderr.strip()[-300:]])[-1]
+    return r.returncode == 0, out
+
+
 def case_pxe(ctx):
-    """The appliance VM is the boot server of a second VM."""
+    """The wizard in Chromium gives the box a fixed address; after a restart
+    it is the boot server of a second VM, serves rsync, and installs an
+    update through the web UI's firmware button."""
     work, v1, binary = ctx["work"], ctx["v1"], ctx["bootbox"]
     layout = read_env(os.path.join(v1, "layout.env"))
     disk = os.path.join(work, "disk-pxe.img")
     copy_disk(os.path.join(v1, "bootbox.img"), disk)
-    # The data partition as an admin would have set it up: hosts imported,
-    # LINBO boot files, static address, ProxyDHCP + TFTP on.
+    # The data partition: hosts and start.conf imported, LINBO boot files.
+    # No network.conf and no serve.conf: the wizard and the firmware's
+    # defaults (TFTP and rsync on) do the rest.
     data = os.path.join(work, "pxe-data")
     shutil.rmtree(data, ignore_errors=True)
     src = os.path.join(work, "pxe-server")
@@ -546,10 +572,6 @@ def case_pxe(ctx):
     os.makedirs(linbo, exist_ok=True)
     shutil.copy(os.path.join(v1, "vmlinuz"), os.path.join(linbo, "linbo64"))
     build_marker_initrd(os.path.join(linbo, "linbofs64"), work)
-    with open(os.path.join(data, "etc", "network.conf"), "w") as fh:
-        fh.write(f"MODE=static\nINTERFACE=eth0\nADDRESS={BOX_IP}/24\nGATEWAY={BR_IP}\n")
-    with open(os.path.join(data, "etc", "serve.conf"), "w") as fh:
-        fh.write(f'SERVE_ARGS="--interface eth0 --server-ip {BOX_IP} --dhcp proxy --tftp"\n')
     img = os.path.join(work, "pxe-data.ext4")
     if os.path.exists(img):
         os.remove(img)
@@ -558,9 +580,38 @@ def case_pxe(ctx):
     run(["dd", f"if={img}", f"of={disk}", "bs=1M", f"seek={int(layout['DATA_OFFSET']) // 1048576}",
          "conv=notrunc,sparse", "status=none"])
 
+    # --- wizard: fixed address, then a restart
     problems = []
     box = Vm(ctx["procs"], "pxe-box", work, appliance_cmd(disk, "bios", "tap0", work))
     wait_healthy(box)
+    box.activate_console()
+    ok, out = browser("wizard", f"http://{BOX_IP}", ADMIN_PW, STATIC_IP, "24", BR_IP)
+    if not ok:
+        problems.append(f"wizard in Chromium: {out}")
+    want = f"MODE=static\nINTERFACE=eth0\nADDRESS={STATIC_IP}/24\nGATEWAY={BR_IP}\n"
+    conf = ""
+    for _ in range(30):
+        _, conf = box.shell("cat /data/etc/network.conf")
+        if want in conf:
+            break
+        time.sleep(1)
+    else:
+        problems.append(f"network.conf after the wizard: {conf!r}")
+    since = box.mark()
+    box.send("reboot\n")
+    box.expect(r"bootbox-grub: booting slot A", 120, since)
+    box.t0 = time.time()
+    t_restart = wait_healthy(box, ip=STATIC_IP)
+    box.activate_console()
+    _, addr = box.shell("ip -4 addr show dev eth0; ip route; ls /run/udhcpc")
+    if f"inet {STATIC_IP}/24" not in addr or f"default via {BR_IP}" not in addr or "eth0.pid" in addr:
+        problems.append(f"after the restart the LAN is not the fixed address: {addr!r}")
+    if http_get("/healthz", 2, BOX_IP):
+        problems.append(f"the box still answers on its DHCP address {BOX_IP}")
+    result("static-address", problems, f"wizard in Chromium, restart healthy at {STATIC_IP} after {t_restart:.1f}s")
+
+    # --- the appliance is the boot server of a PC
+    problems = []
     sercon = os.path.join(work, "sercon-port.bin")
     with open(sercon, "wb") as fh:
         fh.write(b"\xf8\x03")
@@ -572,13 +623,46 @@ def case_pxe(ctx):
         "-device", f"e1000,netdev=lan,mac={PC_MAC}", "-fw_cfg", f"name=etc/sercon-port,file={sercon}"])
     try:
         m = pc.expect(r"BOOTBOX-APPLIANCE-PXE-OK group=(\S*) host=(\S*) server=(\S*)", BOOT_TIMEOUT)
-        if (m.group(1), m.group(2), m.group(3)) != ("lab", "pc-pxe", BOX_IP):
+        if (m.group(1), m.group(2), m.group(3)) != ("lab", "pc-pxe", STATIC_IP):
             problems.append(f"PC booted with identity {m.groups()}")
     except RuntimeError as e:
         problems.append(str(e))
     pc.kill()
-    box.kill()
     result("pxe", problems, f"PC reached its marker {time.time() - t0:.1f}s after power-on")
+
+    # --- LINBO's rsync service of the firmware, with Debian's rsync client
+    problems = []
+    got = os.path.join(work, "rsync-start.conf")
+    r = run(ns("rsync", "--timeout=30", f"rsync://{STATIC_IP}/linbo/start.conf.lab", got), check=False,
+            capture_output=True)
+    if r.returncode != 0:
+        problems.append(f"rsync from the appliance failed ({r.returncode}): {r.stderr.strip()[:300]}")
+    elif "Group = lab" not in open(got).read():
+        problems.append("rsync fetched a start.conf without the group")
+    result("rsync", problems, "rsync://" + STATIC_IP + "/linbo/start.conf.lab")
+
+    # --- signed update through the settings page's firmware button
+    problems = []
+    since = box.mark()
+    ok, out = browser("firmware", f"http://{STATIC_IP}", ADMIN_PW, ctx["bundle2"])
+    if not ok:
+        problems.append(f"firmware button in Chromium: {out}")
+    else:
+        try:
+            box.expect(r"bootbox-grub: booting slot B", 180, since)
+            wait_healthy(box, ip=STATIC_IP)
+            box.activate_console()
+            st = wait_confirmed(box, "B")
+            want_ver = read_env(os.path.join(ctx["v2"], "layout.env"))["VERSION"]
+            if st["version"] != want_ver:
+                problems.append(f"slot B runs {st['version']}, expected {want_ver}")
+            _, conf = box.shell("cat /data/etc/network.conf")
+            if want not in conf:
+                problems.append("the update changed network.conf")
+        except RuntimeError as e:
+            problems.append(str(e))
+    box.kill()
+    result("update-webui", problems, out)
 
 
 CASES = {"bios-ab": case_bios_and_ab, "uefi": case_uefi, "pxe": case_pxe}

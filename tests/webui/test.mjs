@@ -275,6 +275,32 @@ await test("rooms, events and settings pages", async () => {
   await page.waitForSelector("pre.mono");
   assert((await page.textContent("pre.mono")).startsWith("bbx.ci-upload."), "token shown once");
   await shot("16-settings");
+  // The box's own address: the fixed-address fields appear only for
+  // "fixed", a gateway outside the subnet is refused in words, a valid one saved.
+  if (NETNS) {
+    await go("/settings");
+    assert(!(await page.isVisible("input[name=gateway]")), "gateway hidden while the address comes from DHCP");
+    await page.selectOption("select[name=interface]", "bbx0");
+    await page.fill("input[name=server_ip]", "10.0.0.5");
+    await page.selectOption("select[name=address_mode]", "static");
+    await page.fill("input[name=prefix_len]", "24");
+    await page.fill("input[name=gateway]", "10.0.1.1");
+    await page.fill("input[name=dns]", "10.0.0.1, 9.9.9.9");
+    await labelsOk();
+    await page.click("text=Save settings");
+    await page.waitForSelector("form .msg.err");
+    assert(/gateway 10\.0\.1\.1 is not another address in 10\.0\.0\.5\/24/.test(await page.textContent("form .msg.err")), "gateway outside the subnet explained");
+    await page.fill("input[name=gateway]", "10.0.0.1");
+    await page.click("text=Save settings");
+    await page.waitForSelector("form .msg.ok");
+    await shot("16b-settings-fixed-address");
+    const st = (await apiGet("/api/v1/settings")).settings;
+    assert(st.address_mode === "static" && st.prefix_len === 24 && st.gateway === "10.0.0.1" && st.dns.join(" ") === "10.0.0.1 9.9.9.9", "fixed address saved: " + JSON.stringify(st));
+    await page.selectOption("select[name=address_mode]", "dhcp");
+    await page.click("text=Save settings");
+    await page.waitForSelector("form .msg.ok");
+    assert((await apiGet("/api/v1/settings")).settings.gateway == null, "back to DHCP drops the fixed fields");
+  }
   await go("/events");
   await labelsOk();
   await page.selectOption("#ev-kind", "audit");

@@ -203,6 +203,11 @@ pub struct ServeArgs {
     /// releases every SECS seconds. 0 turns it off.
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub central_poll: u64,
+    /// Appliance: keep this file (the firmware reads it at boot to bring
+    /// up the LAN) in line with the wizard's address settings, DHCP or a
+    /// fixed address. The firmware passes /data/etc/network.conf.
+    #[arg(long, value_name = "PATH")]
+    pub network_conf: Option<std::path::PathBuf>,
 }
 
 /// DHCP roles on the command line.

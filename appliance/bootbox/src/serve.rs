@@ -10,6 +10,7 @@ mod dhcp;
 mod leases;
 mod linbo_hooks;
 mod multicast;
+mod network_conf;
 mod tftp;
 mod torrent;
 mod transfers;
@@ -63,9 +64,13 @@ impl NetPlan {
             );
         }
         let tftp = args.tftp.then_some(args.tftp_port);
-        if tftp.is_some() && server_ip.is_none() {
-            bail!("TFTP needs --server-ip (the address the PCs reach the box at)");
-        }
+        let tftp = match (tftp, server_ip) {
+            (Some(_), None) => {
+                waits_for_address("TFTP");
+                None
+            }
+            _ => tftp,
+        };
         let full = match (dhcp, &args.pool) {
             (DhcpMode::Full, Some(pool)) => Some(full_config(pool, args)?),
             (DhcpMode::Full, None) => bail!("full DHCP needs an address pool: --pool FIRST-LAST"),
@@ -80,6 +85,16 @@ impl NetPlan {
             full,
         })
     }
+}
+
+/// A service that needs the box's LAN address stays off until one is known
+/// (`--server-ip` or the setup wizard; the appliance starts its services
+/// before the wizard has run, and must not crash-loop).
+fn waits_for_address(service: &str) {
+    tracing::warn!(
+        "{service} is off: the box's address is not set (--server-ip, or the setup wizard; \
+         it starts with the next restart of the service)"
+    );
 }
 
 fn full_config(pool: &str, args: &ServeArgs) -> Result<bootbox_proxydhcp::FullDhcpConfig> {
@@ -167,6 +182,7 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
             http_port: Some(local.port()),
             server_ip: plan.server_ip,
         },
+        args.network_conf.clone(),
         stop_rx.clone(),
     ));
 
@@ -249,12 +265,12 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
                 .context("tracker stopped")
         });
     } else if args.torrent {
-        bail!("--torrent needs --server-ip (the address in the torrents' announce URL)");
+        waits_for_address("BitTorrent seeding");
     }
-    if args.rsync {
-        let Some(ip) = plan.server_ip else {
-            bail!("--rsync needs --server-ip (the LAN address LINBO clients reach the box at)");
-        };
+    if let (true, None) = (args.rsync, plan.server_ip) {
+        waits_for_address("the rsync service");
+    }
+    if let (true, Some(ip)) = (args.rsync, plan.server_ip) {
         start_rsync(
             dir,
             ip,
@@ -385,12 +401,14 @@ fn https_listener(
     Ok((Arc::new(tls), l))
 }
 
-/// Keeps the registry's files in the LINBO tree (start.conf.<group> and
-/// host links) current: renders at start and whenever the event log moves.
+/// Keeps the files derived from the registry current: the LINBO tree's
+/// start.conf.<group> and host links, and (appliance) the box's own
+/// network.conf. Renders at start and whenever the event log moves.
 async fn render_linbo_files(
     store: Arc<Store>,
     linbo: std::path::PathBuf,
     grub: bootbox_boot::grub::LinboSource,
+    network_conf: Option<std::path::PathBuf>,
     stop: watch::Receiver<bool>,
 ) -> Result<()> {
     let mut seen = None;
@@ -404,8 +422,22 @@ async fn render_linbo_files(
         if seq.is_some() && seq == seen {
             continue;
         }
-        let (s, root, src) = (store.clone(), linbo.clone(), grub.clone());
+        let (s, root, src, net) = (
+            store.clone(),
+            linbo.clone(),
+            grub.clone(),
+            network_conf.clone(),
+        );
         let rendered = tokio::task::spawn_blocking(move || -> Result<_> {
+            if let Some(path) = net {
+                let settings = s.settings()?;
+                if network_conf::write(&path, &settings)
+                    .with_context(|| format!("cannot write {}", path.display()))?
+                {
+                    tracing::info!(path = %path.display(), mode = ?settings.address_mode,
+                        "network settings written; they apply when the box restarts");
+                }
+            }
             let report = bootbox_boot::files::render(&root, &s.groups()?, &s.hosts()?, &src)?;
             Ok(report)
         })

@@ -20,6 +20,19 @@ pub enum DhcpMode {
     Off,
 }
 
+/// How the box itself gets its address on the school LAN. The appliance
+/// applies it when it boots (`/data/etc/network.conf`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AddressMode {
+    /// From the school's DHCP server (reserve the box's MAC there).
+    #[default]
+    Dhcp,
+    /// Fixed: [`SchoolSettings::server_ip`] with a prefix length, gateway
+    /// and DNS servers.
+    Static,
+}
+
 /// School-wide settings, set by the setup wizard.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -32,6 +45,14 @@ pub struct SchoolSettings {
     pub interface: Option<String>,
     /// DHCP participation.
     pub dhcp_mode: DhcpMode,
+    /// How the box gets its own address.
+    pub address_mode: AddressMode,
+    /// Static address mode: prefix length of the box's subnet (e.g. 24).
+    pub prefix_len: Option<u8>,
+    /// Static address mode: the default gateway, if any.
+    pub gateway: Option<Ipv4Addr>,
+    /// Static address mode: DNS servers (at most three).
+    pub dns: Vec<Ipv4Addr>,
 }
 
 /// A room (devices.csv field 1).

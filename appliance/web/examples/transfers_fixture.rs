@@ -72,6 +72,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 server_ip: None,
                 interface: None,
                 dhcp_mode: DhcpMode::Off,
+                ..SchoolSettings::default()
             },
             Enrolment::default(),
             "fixture",

@@ -9,9 +9,9 @@
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use crate::settings_form::SettingsForm;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -24,9 +24,7 @@ use bootbox_linbo::startconf::StartConf;
 use bootbox_linbo::{names, MacAddr};
 use bootbox_store::tokens::Scope;
 use bootbox_store::users::Enrolment;
-use bootbox_store::{
-    DhcpMode, Group, ImportBatch, MergeStrategy, Room, SchoolSettings, StoreError,
-};
+use bootbox_store::{Group, ImportBatch, MergeStrategy, Room, StoreError};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -243,56 +241,12 @@ struct SetupReq {
     username: String,
     #[serde(default)]
     password: String,
-    school_name: String,
-    #[serde(default)]
-    interface: String,
-    #[serde(default)]
-    server_ip: String,
-    dhcp_mode: DhcpMode,
+    #[serde(flatten)]
+    settings: SettingsForm,
     #[serde(default)]
     enrol_url: String,
     #[serde(default)]
     enrol_token: String,
-}
-
-fn settings_from(school: &str, iface: &str, ip: &str, dhcp: DhcpMode) -> ApiResult<SchoolSettings> {
-    let invalid = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m);
-    let school = school.trim();
-    if school.is_empty() || school.len() > 120 {
-        return Err(invalid("the school name must have 1–120 characters".into()));
-    }
-    let iface = iface.trim();
-    if !iface.is_empty()
-        && (iface.len() > 15
-            || !iface
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
-    {
-        return Err(invalid(format!(
-            "'{iface}' is not a network interface name"
-        )));
-    }
-    let ip = ip.trim();
-    let server_ip = if ip.is_empty() {
-        None
-    } else {
-        Some(
-            ip.parse::<Ipv4Addr>()
-                .map_err(|_| invalid(format!("'{ip}' is not an IPv4 address")))?,
-        )
-    };
-    if dhcp != DhcpMode::Off && (iface.is_empty() || server_ip.is_none()) {
-        return Err(invalid(
-            "DHCP needs a network interface and the box's address; choose them or set DHCP to off"
-                .into(),
-        ));
-    }
-    Ok(SchoolSettings {
-        school_name: school.to_string(),
-        server_ip,
-        interface: (!iface.is_empty()).then(|| iface.to_string()),
-        dhcp_mode: dhcp,
-    })
 }
 
 async fn setup(State(st): State<AppState>, headers: HeaderMap, b: Bytes) -> ApiResult {
@@ -309,12 +263,7 @@ async fn setup(State(st): State<AppState>, headers: HeaderMap, b: Bytes) -> ApiR
             from,
         }
     };
-    let settings = settings_from(
-        &req.school_name,
-        &req.interface,
-        &req.server_ip,
-        req.dhcp_mode,
-    )?;
+    let settings = req.settings.validate()?;
     let enrol = Enrolment {
         url: req.enrol_url.trim().to_string(),
         token: req.enrol_token.trim().to_string(),
@@ -1066,25 +1015,9 @@ async fn get_settings(State(st): State<AppState>, headers: HeaderMap) -> ApiResu
     )
 }
 
-#[derive(Debug, Deserialize)]
-struct SettingsReq {
-    school_name: String,
-    #[serde(default)]
-    interface: String,
-    #[serde(default)]
-    server_ip: String,
-    dhcp_mode: DhcpMode,
-}
-
 async fn put_settings(State(st): State<AppState>, headers: HeaderMap, b: Bytes) -> ApiResult {
     let actor = require(&st, &headers, Scope::Admin, true)?;
-    let req: SettingsReq = body(&b)?;
-    let s = settings_from(
-        &req.school_name,
-        &req.interface,
-        &req.server_ip,
-        req.dhcp_mode,
-    )?;
+    let s = body::<SettingsForm>(&b)?.validate()?;
     st.store
         .set_settings(s, &actor.audit())
         .map_err(store_error)?;

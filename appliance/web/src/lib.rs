@@ -16,6 +16,7 @@ pub mod images;
 pub mod import_lm;
 mod metrics;
 pub mod remote_api;
+mod settings_form;
 pub mod setup;
 mod timeline;
 pub mod tls;
