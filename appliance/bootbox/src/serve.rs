@@ -40,6 +40,10 @@ pub struct NetPlan {
     pub dhcp: DhcpMode,
     /// TFTP on server_ip:port.
     pub tftp: Option<u16>,
+    /// BitTorrent seeding and tracker on server_ip.
+    pub torrent: bool,
+    /// LINBO's rsync service on server_ip.
+    pub rsync: bool,
     /// Address pool, full DHCP mode only.
     pub full: Option<bootbox_proxydhcp::FullDhcpConfig>,
 }
@@ -63,14 +67,21 @@ impl NetPlan {
                 "DHCP needs --interface and --server-ip (or the setup wizard's network settings)"
             );
         }
-        let tftp = args.tftp.then_some(args.tftp_port);
-        let tftp = match (tftp, server_ip) {
-            (Some(_), None) => {
-                waits_for_address("TFTP");
-                None
+        // Services on the box's address stay off until one is known (the
+        // appliance starts them before the wizard has run, and must not
+        // crash-loop).
+        let on_address = |wanted: bool, service: &str| {
+            if wanted && server_ip.is_none() {
+                tracing::warn!(
+                    "{service} is off: the box's address is not set (--server-ip, or the setup \
+                     wizard; it starts with the next restart of the service)"
+                );
             }
-            _ => tftp,
+            wanted && server_ip.is_some()
         };
+        let tftp = on_address(args.tftp, "TFTP").then_some(args.tftp_port);
+        let torrent = on_address(args.torrent, "BitTorrent seeding");
+        let rsync = on_address(args.rsync, "the rsync service");
         let full = match (dhcp, &args.pool) {
             (DhcpMode::Full, Some(pool)) => Some(full_config(pool, args)?),
             (DhcpMode::Full, None) => bail!("full DHCP needs an address pool: --pool FIRST-LAST"),
@@ -82,19 +93,11 @@ impl NetPlan {
             server_ip,
             dhcp,
             tftp,
+            torrent,
+            rsync,
             full,
         })
     }
-}
-
-/// A service that needs the box's LAN address stays off until one is known
-/// (`--server-ip` or the setup wizard; the appliance starts its services
-/// before the wizard has run, and must not crash-loop).
-fn waits_for_address(service: &str) {
-    tracing::warn!(
-        "{service} is off: the box's address is not set (--server-ip, or the setup wizard; \
-         it starts with the next restart of the service)"
-    );
 }
 
 fn full_config(pool: &str, args: &ServeArgs) -> Result<bootbox_proxydhcp::FullDhcpConfig> {
@@ -175,7 +178,7 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
         });
     }
 
-    tasks.spawn(render_linbo_files(
+    tasks.spawn(render_derived_files(
         store.clone(),
         dir.linbo(),
         bootbox_boot::grub::LinboSource {
@@ -242,7 +245,7 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
         args.multicast_portbase,
     )?;
     let mut seeding = None;
-    if let (true, Some(ip)) = (args.torrent, plan.server_ip) {
+    if let (true, Some(ip)) = (plan.torrent, plan.server_ip) {
         let limit = args.torrent_upload_mbps.map(|m| m * 1_000_000);
         let (torrents, tracker, listener) = torrent::start(
             ip,
@@ -264,13 +267,8 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
                 .await
                 .context("tracker stopped")
         });
-    } else if args.torrent {
-        waits_for_address("BitTorrent seeding");
     }
-    if let (true, None) = (args.rsync, plan.server_ip) {
-        waits_for_address("the rsync service");
-    }
-    if let (true, Some(ip)) = (args.rsync, plan.server_ip) {
+    if let (true, Some(ip)) = (plan.rsync, plan.server_ip) {
         start_rsync(
             dir,
             ip,
@@ -404,7 +402,7 @@ fn https_listener(
 /// Keeps the files derived from the registry current: the LINBO tree's
 /// start.conf.<group> and host links, and (appliance) the box's own
 /// network.conf. Renders at start and whenever the event log moves.
-async fn render_linbo_files(
+async fn render_derived_files(
     store: Arc<Store>,
     linbo: std::path::PathBuf,
     grub: bootbox_boot::grub::LinboSource,

@@ -33,6 +33,17 @@ pub enum AddressMode {
     Static,
 }
 
+/// True if `name` can be a Linux network interface name the box accepts in
+/// its settings: 1–15 characters of `A-Z a-z 0-9 . - _` (safe in the
+/// appliance's shell-sourced network.conf, too).
+pub fn is_interface_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 15
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+}
+
 /// School-wide settings, set by the setup wizard.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]

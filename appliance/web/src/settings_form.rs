@@ -9,7 +9,7 @@
 use std::net::Ipv4Addr;
 
 use axum::http::StatusCode;
-use bootbox_store::{AddressMode, DhcpMode, SchoolSettings};
+use bootbox_store::{is_interface_name, AddressMode, DhcpMode, SchoolSettings};
 use serde::Deserialize;
 
 use crate::error::ApiError;
@@ -65,12 +65,7 @@ impl SettingsForm {
             return Err(invalid("the school name must have 1–120 characters".into()));
         }
         let iface = self.interface.trim();
-        if !iface.is_empty()
-            && (iface.len() > 15
-                || !iface
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
-        {
+        if !iface.is_empty() && !is_interface_name(iface) {
             return Err(invalid(format!(
                 "'{iface}' is not a network interface name"
             )));

@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use bootbox_store::{AddressMode, SchoolSettings};
+use bootbox_store::{is_interface_name, AddressMode, SchoolSettings};
 
 /// Renders `network.conf` for `settings`: DHCP unless the wizard chose a
 /// fixed address and named the interface and the address.
@@ -23,7 +23,9 @@ pub fn render(settings: &SchoolSettings) -> String {
         &settings.interface,
         settings.server_ip,
     ) {
-        (AddressMode::Static, Some(iface), Some(ip)) if is_safe_name(iface) => Some((iface, ip)),
+        (AddressMode::Static, Some(iface), Some(ip)) if is_interface_name(iface) => {
+            Some((iface, ip))
+        }
         _ => None,
     };
     let Some((iface, ip)) = fixed else {
@@ -42,14 +44,6 @@ pub fn render(settings: &SchoolSettings) -> String {
         out.push_str(&format!("DNS=\"{}\"\n", dns.join(" ")));
     }
     out
-}
-
-fn is_safe_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 15
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
 }
 
 /// Writes the file if its content differs; true if it was written.
