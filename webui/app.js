@@ -22,7 +22,7 @@ const T = {
   csv_file:"devices.csv file",csv_text:"devices.csv content",strategy:"Merge strategy",s_update:"update – add new, overwrite same host name, keep the rest",
   s_replace:"replace – the file is the truth, hosts not in it are removed",s_add:"add-only – only add new host names",
   dry:"Check (dry run)",do_import:"Import",line:"Line",problem:"Problem",text:"Text",nothing_imported:"Nothing was imported.",
-  preview:"Preview",e_locked:"Too many failed sign-ins. For your safety this account is locked; try again in {n} seconds.",e_bad_credentials:"Wrong user name or password.",e_csrf:"This page is out of date (security token). Reload it and try again.",e_unauthorized:"Please sign in again.",files_upload:"You can upload them here; they are stored when you finish the wizard.",optional:"optional",net_restart:"Interface, address and DHCP mode take effect when Bootbox restarts.",addr_mode:"This box gets its address",addr_dhcp:"from the school's DHCP server (reserve its MAC address there)",addr_static:"fixed: the address above",addr_prefix:"Prefix length (24 = 255.255.255.0)",addr_gateway:"Gateway (optional)",addr_dns:"DNS servers (optional, up to three)",addr_hint:"The appliance uses the fixed address from its next start on. A wrong address makes the box unreachable: the console screen always shows where it can be reached.",skip_invalid:"Skip lines with errors and import the valid ones",skipped:"Skipped lines",valid_lines:"{n} lines are valid; tick “Skip lines with errors” to import only those.",result:"Result",description:"Description",add_room:"Add room",name:"Name",count:"Hosts",
+  preview:"Preview",e_locked:"Too many failed sign-ins. For your safety this account is locked; try again in {n} seconds.",e_bad_credentials:"Wrong user name or password.",e_csrf:"This page is out of date (security token). Reload it and try again.",e_unauthorized:"Please sign in again.",files_upload:"You can upload them here; they are stored when you finish the wizard.",optional:"optional",net_restart:"Interface, address and DHCP mode take effect when Bootbox restarts.",win_domain:"Windows domain (optional)",win_domain_hint:"Written into the \"Domain\" line of the images' .reg files before a PC downloads them, as LINBO does with the Samba domain. Empty: .reg files stay as they are.",addr_mode:"This box gets its address",addr_dhcp:"from the school's DHCP server (reserve its MAC address there)",addr_static:"fixed: the address above",addr_prefix:"Prefix length (24 = 255.255.255.0)",addr_gateway:"Gateway (optional)",addr_dns:"DNS servers (optional, up to three)",addr_hint:"The appliance uses the fixed address from its next start on. A wrong address makes the box unreachable: the console screen always shows where it can be reached.",skip_invalid:"Skip lines with errors and import the valid ones",skipped:"Skipped lines",valid_lines:"{n} lines are valid; tick “Skip lines with errors” to import only those.",result:"Result",description:"Description",add_room:"Add room",name:"Name",count:"Hosts",
   startconf:"start.conf",form_view:"Form",raw_view:"Raw text",valid:"Valid",invalid:"Invalid – not saved",saved:"Saved.",new_group:"New group",
   warnings:"Warnings",version:"Versions",backups:"Backups",restore:"Restore",upload:"Upload image",image_file:"Image file (.qcow2 or .qdiff)",
   comment:"Comment",uploading:"Uploading…",uploaded:"Upload complete.",size:"Size",time:"Time",actor:"Who",action:"Action",message:"What",
@@ -50,7 +50,7 @@ const T = {
   csv_file:"devices.csv-Datei",csv_text:"Inhalt der devices.csv",strategy:"Zusammenführen",s_update:"aktualisieren – neue hinzufügen, gleiche Namen überschreiben, Rest behalten",
   s_replace:"ersetzen – die Datei gilt, Rechner die fehlen werden entfernt",s_add:"nur hinzufügen – nur neue Rechnernamen",
   dry:"Prüfen (Probelauf)",do_import:"Importieren",line:"Zeile",problem:"Problem",text:"Text",nothing_imported:"Es wurde nichts importiert.",
-  preview:"Vorschau",e_locked:"Zu viele fehlgeschlagene Anmeldungen. Zu Ihrer Sicherheit ist die Anmeldung gesperrt; versuchen Sie es in {n} Sekunden erneut.",e_bad_credentials:"Benutzername oder Passwort ist falsch.",e_csrf:"Diese Seite ist veraltet (Sicherheits-Token). Bitte neu laden und noch einmal versuchen.",e_unauthorized:"Bitte melden Sie sich erneut an.",files_upload:"Sie können sie hier hochladen; sie werden beim Abschluss des Assistenten gespeichert.",optional:"optional",net_restart:"Schnittstelle, Adresse und DHCP-Modus gelten nach einem Neustart von Bootbox.",addr_mode:"Diese Box bekommt ihre Adresse",addr_dhcp:"vom DHCP-Server der Schule (dort ihre MAC-Adresse reservieren)",addr_static:"fest: die Adresse oben",addr_prefix:"Präfixlänge (24 = 255.255.255.0)",addr_gateway:"Gateway (optional)",addr_dns:"DNS-Server (optional, bis zu drei)",addr_hint:"Die Appliance nutzt die feste Adresse ab ihrem nächsten Start. Eine falsche Adresse macht die Box unerreichbar: Der Bildschirm an der Box zeigt immer, wo sie erreichbar ist.",skip_invalid:"Fehlerhafte Zeilen überspringen und die gültigen importieren",skipped:"Übersprungene Zeilen",valid_lines:"{n} Zeilen sind gültig; „Fehlerhafte Zeilen überspringen“ ankreuzen, um nur diese zu importieren.",result:"Ergebnis",description:"Beschreibung",add_room:"Raum hinzufügen",name:"Name",count:"Rechner",
+  preview:"Vorschau",e_locked:"Zu viele fehlgeschlagene Anmeldungen. Zu Ihrer Sicherheit ist die Anmeldung gesperrt; versuchen Sie es in {n} Sekunden erneut.",e_bad_credentials:"Benutzername oder Passwort ist falsch.",e_csrf:"Diese Seite ist veraltet (Sicherheits-Token). Bitte neu laden und noch einmal versuchen.",e_unauthorized:"Bitte melden Sie sich erneut an.",files_upload:"Sie können sie hier hochladen; sie werden beim Abschluss des Assistenten gespeichert.",optional:"optional",net_restart:"Schnittstelle, Adresse und DHCP-Modus gelten nach einem Neustart von Bootbox.",win_domain:"Windows-Domäne (optional)",win_domain_hint:"Wird in die \"Domain\"-Zeile der .reg-Dateien der Images geschrieben, bevor ein PC sie lädt – wie LINBO es mit der Samba-Domäne macht. Leer: .reg-Dateien bleiben unverändert.",addr_mode:"Diese Box bekommt ihre Adresse",addr_dhcp:"vom DHCP-Server der Schule (dort ihre MAC-Adresse reservieren)",addr_static:"fest: die Adresse oben",addr_prefix:"Präfixlänge (24 = 255.255.255.0)",addr_gateway:"Gateway (optional)",addr_dns:"DNS-Server (optional, bis zu drei)",addr_hint:"Die Appliance nutzt die feste Adresse ab ihrem nächsten Start. Eine falsche Adresse macht die Box unerreichbar: Der Bildschirm an der Box zeigt immer, wo sie erreichbar ist.",skip_invalid:"Fehlerhafte Zeilen überspringen und die gültigen importieren",skipped:"Übersprungene Zeilen",valid_lines:"{n} Zeilen sind gültig; „Fehlerhafte Zeilen überspringen“ ankreuzen, um nur diese zu importieren.",result:"Ergebnis",description:"Beschreibung",add_room:"Raum hinzufügen",name:"Name",count:"Rechner",
   startconf:"start.conf",form_view:"Formular",raw_view:"Text",valid:"Gültig",invalid:"Ungültig – nicht gespeichert",saved:"Gespeichert.",new_group:"Neue Gruppe",
   warnings:"Hinweise",version:"Versionen",backups:"Sicherungen",restore:"Wiederherstellen",upload:"Image hochladen",image_file:"Image-Datei (.qcow2 oder .qdiff)",
   comment:"Kommentar",uploading:"Wird hochgeladen…",uploaded:"Hochladen abgeschlossen.",size:"Größe",time:"Zeit",actor:"Wer",action:"Aktion",message:"Was",
@@ -62,6 +62,13 @@ const T = {
   boot_files_missing:"Boot-Dateien fehlen: PCs können LINBO noch nicht starten.",
  }
 };
+// Texts of the LINBO client status (image.status, linbo.log).
+Object.assign(T.en, {client:"LINBO status",last_sync:"Last sync",last_error:"Last error",sync_applied:"restored",sync_created:"created",version_of:"version",
+  err_older:"older than the last sync",failing_hosts:"Hosts reporting failures",no_report:"No report yet",dismiss:"Dismiss error",reported:"reported",
+  failing_hint:"These PCs' last report from LINBO is a failure (linbo.log or image.status). The host's logs are in clientlogs/ on the box."});
+Object.assign(T.de, {client:"LINBO-Status",last_sync:"Letzte Synchronisation",last_error:"Letzter Fehler",sync_applied:"wiederhergestellt",sync_created:"erstellt",version_of:"Version",
+  err_older:"älter als die letzte Synchronisation",failing_hosts:"Rechner mit Fehlermeldungen",no_report:"Noch keine Meldung",dismiss:"Fehler quittieren",reported:"gemeldet",
+  failing_hint:"Die letzte Meldung von LINBO ist bei diesen PCs ein Fehler (linbo.log oder image.status). Die Protokolle des Rechners liegen in clientlogs/ auf der Box."});
 // Texts of the network check, HTTPS, linuxmuster import and transfers.
 Object.assign(T.en, {w_net:"Network check",net_hint:"Bootbox sends one DHCP request like a network-booting PC on {iface} and listens for {n} seconds for answers. Nothing is changed.",
   net_run:"Check the network",net_busy:"Listening for DHCP and PXE servers…",net_need_iface:"Choose a network interface in the previous step first.",
@@ -142,6 +149,18 @@ function addressFields(s) {
 }
 function msg(el, text, ok) { el.replaceChildren(text ? h("div", { class: "msg " + (ok ? "ok" : "err"), role: ok ? "status" : "alert" }, text) : ""); }
 const fmtTime = ms => ms ? new Date(ms).toLocaleString(LANG === "de" ? "de-DE" : "en-GB") : "–";
+// A LINBO client clock stamp YYYYMMDDHHMM as "YYYY-MM-DD HH:MM".
+const fmtStamp = x => /^\d{12}$/.test(x || "") ? x.slice(0, 4) + "-" + x.slice(4, 6) + "-" + x.slice(6, 8) + " " + x.slice(8, 10) + ":" + x.slice(10, 12) : (x || "–");
+// One line about a host's last sync: "win11.qcow2 version 2026-11-20 12:00 restored 2026-11-22 18:30".
+const syncText = y => y ? y.image + " (" + t("version_of") + " " + fmtStamp(y.version) + ") " + t("sync_" + y.kind) + " " + fmtStamp(y.when) : t("no_report");
+// The LINBO status cell of the host list: last sync, and the last error
+// highlighted while it is the host's newest word.
+function clientCell(cs) {
+  if (!cs) return h("td", { class: "client" }, "–");
+  const e = cs.last_error;
+  return h("td", { class: "client", "data-failing": cs.failing ? "1" : "0" }, cs.last_sync ? syncText(cs.last_sync) : "",
+    e ? h("div", { class: cs.failing ? "err" : "warn", title: fmtTime(e.at_ms) }, (cs.failing ? "⚠ " : "") + e.message) : "");
+}
 const fmtBytes = n => n == null ? "–" : n < 1024 ? n + " B" : n < 1048576 ? (n / 1024).toFixed(1) + " KiB" : n < 1073741824 ? (n / 1048576).toFixed(1) + " MiB" : (n / 1073741824).toFixed(2) + " GiB";
 
 // Server messages are English; the codes people meet most get the UI language.
@@ -425,12 +444,40 @@ async function pageDashboard() {
   const stat = (k, n) => h("div", { class: "stat" }, h("b", {}, n || 0), t(k));
   main.append(h("h1", {}, t("dashboard") + (d.school_name ? " – " + d.school_name : "")),
     h("section", { class: "card", "aria-labelledby": "wh" }, h("h2", { id: "wh" }, t("what_happens")), story.map(x => h("p", {}, x))),
-    h("div", { class: "grid" }, stat("hosts_total", d.hosts_total), ["booted", "booting", "never_seen", "no_startconf", "no_pxe"].map(k => stat(k, st[k]))),
+    h("div", { class: "grid" }, stat("hosts_total", d.hosts_total), ["booted", "booting", "never_seen", "no_startconf", "no_pxe"].map(k => stat(k, st[k])), stat("failing_hosts", (d.hosts_failing || []).length)),
+    failingSection(d.hosts_failing || []),
     await transfersSection(),
     h("h2", {}, t("recent")),
     (d.recent_boots || []).length ? table([t("hostname"), t("room"), t("last"), t("time")], d.recent_boots.map(r => h("tr", {}, h("td", {}, r.hostname), h("td", {}, r.room), h("td", {}, r.last_step), h("td", {}, fmtTime(r.last_time_ms))))) : h("p", {}, t("no_events")),
     h("h2", {}, t("disk")), h("p", {}, t("img_bytes") + ": " + fmtBytes(d.disk.images_bytes) + " · " + t("free") + ": " + fmtBytes(d.disk.free_bytes) + " · " + t("images") + ": " + d.images));
   listeners.push(() => { main.replaceChildren(); pageDashboard(); listeners.length = 0; });
+}
+
+// Dashboard warning: hosts whose LINBO client last reported a failure.
+function failingSection(list) {
+  if (!list.length) return null;
+  return h("section", { class: "card", id: "hosts-failing", role: "alert", "aria-labelledby": "hf-h" }, h("h2", { id: "hf-h", class: "err" }, "⚠ " + t("failing_hosts") + " (" + list.length + ")"),
+    h("p", { class: "hint" }, t("failing_hint")),
+    table([t("hostname"), t("room"), t("last_error"), t("time")], list.map(x => h("tr", { class: "bad", "data-host": x.hostname }, h("td", {}, x.hostname), h("td", {}, x.room), h("td", { class: "mono" }, x.message), h("td", {}, fmtTime(x.at_ms))))));
+}
+
+// Host detail: what the host's LINBO client last reported.
+async function clientStatusCard(x, onChange) {
+  const cs = await api("GET", "/api/v1/hosts/" + encodeURIComponent(x.hostname) + "/status");
+  const out = h("div", {});
+  const e = cs.last_error, y = cs.last_sync;
+  const dl = h("dl", {}, h("dt", {}, t("last_sync")), h("dd", { id: "cs-sync" }, syncText(y), y ? " · " + t("reported") + " " + fmtTime(y.reported_ms) : ""),
+    h("dt", {}, t("last_error")), h("dd", { id: "cs-error" }, e ? h("span", { class: cs.failing ? "msg err" : "warn", role: cs.failing ? "alert" : null }, e.message + " (" + e.source + ", " + fmtTime(e.at_ms) + (cs.failing ? "" : ", " + t("err_older")) + ")") : t("none")));
+  const card = h("section", { class: "card", id: "client-status", "data-failing": cs.failing ? "1" : "0" }, h("h3", {}, t("client")), dl, out);
+  if (e) {
+    const b = h("button", { type: "button", class: "sec", id: "cs-dismiss" }, t("dismiss"));
+    b.addEventListener("click", action(b, out, async () => {
+      await api("DELETE", "/api/v1/hosts/" + encodeURIComponent(x.hostname) + "/status/error");
+      card.replaceWith(await clientStatusCard(x, onChange)); if (onChange) onChange();
+    }));
+    card.append(b);
+  }
+  return card;
 }
 
 // ----- hosts --------------------------------------------------------------------
@@ -446,10 +493,10 @@ async function pageHosts() {
   async function load() {
     const q = new URLSearchParams({ room: fr.value, group: fg.value, q: fq.value });
     const hosts = await api("GET", "/api/v1/hosts?" + q);
-    list.replaceChildren(table([t("hostname"), t("room"), t("group"), t("mac"), t("ip"), t("pxe"), t("last"), ""], hosts.map(x => {
+    list.replaceChildren(table([t("hostname"), t("room"), t("group"), t("mac"), t("ip"), t("pxe"), t("last"), t("client"), ""], hosts.map(x => {
       const e = h("button", { type: "button", class: "sec" }, t("edit")); e.addEventListener("click", () => editHost(x));
       const tl = h("button", { type: "button", class: "sec" }, t("timeline")); tl.addEventListener("click", () => timeline(x));
-      return h("tr", {}, h("td", {}, x.hostname), h("td", {}, x.room), h("td", {}, x.group), h("td", { class: "mono" }, x.mac), h("td", {}, x.ip), h("td", {}, x.pxe), h("td", {}, x.last_step ? x.last_step + " · " + fmtTime(x.last_time_ms) : "–"), h("td", {}, e, tl));
+      return h("tr", { "data-host": x.hostname }, h("td", {}, x.hostname), h("td", {}, x.room), h("td", {}, x.group), h("td", { class: "mono" }, x.mac), h("td", {}, x.ip), h("td", {}, x.pxe), h("td", {}, x.last_step ? x.last_step + " · " + fmtTime(x.last_time_ms) : "–"), clientCell(x.client_status), h("td", {}, e, tl));
     })), h("p", { class: "hint" }, hosts.length + " " + t("hosts")));
   }
   for (const el of [fr, fg]) el.addEventListener("change", load);
@@ -480,7 +527,9 @@ async function pageHosts() {
     const items = Array.isArray(ev) ? ev : (ev.events || []);
     const close = h("button", { type: "button", class: "sec" }, t("cancel"));
     close.addEventListener("click", () => detail.replaceChildren());
-    detail.replaceChildren(h("section", { class: "card" }, h("h2", {}, t("timeline") + ": " + x.hostname),
+    let status = null;
+    try { status = await clientStatusCard(x, load); } catch (e) { status = null; }
+    detail.replaceChildren(h("section", { class: "card" }, h("h2", {}, t("timeline") + ": " + x.hostname), status,
       items.length ? table([t("time"), "", "", ""], items.map(e => h("tr", {}, h("td", {}, fmtTime(e.time_ms)), h("td", {}, e.source), h("td", {}, e.step), h("td", {}, e.detail || "")))) : h("p", {}, t("no_events")),
       ev.hints ? h("ul", {}, (ev.hints || []).map(x => h("li", {}, typeof x === "string" ? x : JSON.stringify(x)))) : null, close));
     close.focus();
@@ -762,11 +811,12 @@ async function pageSettings() {
   const [wi, iface] = select(t("iface"), [["", "–"]].concat((d.interfaces || []).map(i => [i, i])), s.interface || "", { name: "interface" });
   const [wip, ip] = field(t("server_ip"), { value: s.server_ip || "", name: "server_ip", inputmode: "decimal" });
   const [wd, dh] = select(t("dhcp"), [["proxy", t("dhcp_proxy")], ["full", t("dhcp_full")], ["off", t("dhcp_off")]], s.dhcp_mode || "proxy", { name: "dhcp_mode" });
+  const [wdom, dom] = field(t("win_domain"), { value: s.windows_domain || "", name: "windows_domain", autocomplete: "off" });
   const sb = h("button", { type: "submit" }, t("save_settings"));
   const addr = addressFields(s);
-  const f1 = h("form", { class: "card" }, h("h2", {}, t("school")), ws, wi, wip, ...addr.el, wd, h("p", { class: "hint" }, t("net_restart")), sb, out, h("p", {}, h("a", { href: "/setup" }, t("rerun")), " · ", h("a", { href: "/api/v1/openapi.json" }, t("api_doc"))),
+  const f1 = h("form", { class: "card" }, h("h2", {}, t("school")), ws, wi, wip, ...addr.el, wd, h("p", { class: "hint" }, t("net_restart")), wdom, h("p", { class: "hint" }, t("win_domain_hint")), sb, out, h("p", {}, h("a", { href: "/setup" }, t("rerun")), " · ", h("a", { href: "/api/v1/openapi.json" }, t("api_doc"))),
     h("p", { class: "hint" }, t("enrolled") + ": " + (d.enrolment_url || t("none"))));
-  f1.addEventListener("submit", action(sb, out, async () => { await api("PUT", "/api/v1/settings", Object.assign({ school_name: school.value, interface: iface.value, server_ip: ip.value, dhcp_mode: dh.value }, addr.value())); msg(out, t("saved"), true); }));
+  f1.addEventListener("submit", action(sb, out, async () => { await api("PUT", "/api/v1/settings", Object.assign({ school_name: school.value, interface: iface.value, server_ip: ip.value, dhcp_mode: dh.value, windows_domain: dom.value }, addr.value())); msg(out, t("saved"), true); }));
   const o2 = h("div", {});
   const [wc, cur] = field(t("current_pw"), { type: "password", autocomplete: "current-password" });
   const [wn, np] = field(t("new_pw"), { type: "password", autocomplete: "new-password" });

@@ -500,6 +500,54 @@ await test("running transfers: torrent and multicast cards with progress bars, u
   } finally { await fx.close(); fs.rmSync(dir, { recursive: true, force: true }); }
 });
 
+await test("LINBO client status: host page shows last sync and error, dashboard warns of failing hosts (en, de)", async () => {
+  assert(FIXTURE_BASE, "the run script starts the fixture (it seeds pc01 failing, pc02 synced after an older failure)");
+  for (const locale of ["en-US", "de-DE"]) {
+    const de = locale === "de-DE";
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bbx-chromium-cs-"));
+    const fx = await chromium.launchPersistentContext(dir, {
+      executablePath: "/usr/bin/chromium", headless: true, locale, bypassCSP: true,
+      viewport: { width: 1280, height: 900 },
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync", "--lang=" + locale],
+    });
+    try {
+      const p = fx.pages()[0] || await fx.newPage();
+      p.on("pageerror", e => consoleErrors.push(String(e)));
+      await p.goto(FIXTURE_BASE + "/login");
+      await p.waitForSelector("body[data-ready]");
+      await p.fill("input[name=password]", PW);
+      await Promise.all([p.waitForURL(/dashboard$/), p.click("button[type=submit]")]);
+      await p.waitForSelector("body[data-ready]");
+      await p.waitForSelector("#hosts-failing");
+      const panel = await p.textContent("#hosts-failing");
+      assert((de ? /Rechner mit Fehlermeldungen \(1\)/ : /Hosts reporting failures \(1\)/).test(panel), "failure panel title: " + panel);
+      assert(await p.locator("#hosts-failing tr[data-host=pc01]").count() === 1, "pc01 listed as failing");
+      assert(await p.locator("#hosts-failing tr[data-host=pc02]").count() === 0, "pc02 synced after its failure: not listed");
+      assert(/rsync error: disk full/.test(panel), "failure text on the dashboard");
+      await p.screenshot({ path: path.join(ART, "26-dashboard-failing-" + locale + ".png"), fullPage: true });
+      await p.goto(FIXTURE_BASE + "/hosts");
+      await p.waitForSelector("body[data-ready]");
+      await p.waitForSelector("tr[data-host=pc01] td.client");
+      assert(await p.getAttribute("tr[data-host=pc01] td.client", "data-failing") === "1", "pc01 row marked failing");
+      assert(await p.getAttribute("tr[data-host=pc02] td.client", "data-failing") === "0", "pc02 row not failing");
+      const row = await p.textContent("tr[data-host=pc01] td.client");
+      assert(/win11\.qcow2/.test(row) && /2026-11-20 12:00/.test(row) && /disk full/.test(row), "list cell: " + row);
+      await p.click("tr[data-host=pc01] button:has-text('" + (de ? "Verlauf" : "Timeline") + "')");
+      await p.waitForSelector("#client-status");
+      const sync = await p.textContent("#cs-sync");
+      assert(/win11\.qcow2/.test(sync) && /2026-11-20 12:00/.test(sync) && /2026-11-22 18:30/.test(sync) && (de ? /wiederhergestellt/ : /restored/).test(sync), "last sync: " + sync);
+      assert(await p.locator("#cs-error .msg.err").count() === 1, "last error highlighted");
+      assert(/rsync error: disk full/.test(await p.textContent("#cs-error")), "last error text");
+      await p.screenshot({ path: path.join(ART, "27-host-status-" + locale + ".png"), fullPage: true });
+      await p.click("tr[data-host=pc02] button:has-text('" + (de ? "Verlauf" : "Timeline") + "')");
+      await p.waitForSelector("#client-status[data-failing='0']");
+      const older = await p.textContent("#cs-error");
+      assert((de ? /älter als die letzte Synchronisation/ : /older than the last sync/).test(older), "older error marked: " + older);
+    } finally { await fx.close(); fs.rmSync(dir, { recursive: true, force: true }); }
+  }
+});
+
 await test("language switch to German and back", async () => {
   await go("/dashboard");
   await page.selectOption("#lang", "de");

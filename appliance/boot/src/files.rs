@@ -81,7 +81,7 @@ pub fn render(
     render_grub(linbo, groups, hosts, src, &before, &mut wanted, &mut report)?;
     for stale in before.difference(&wanted) {
         // Only names this module produces; never follow a path.
-        if is_rendered_name(stale) {
+        if is_rendered_name(stale) && !admin_grub_file(linbo, stale) {
             match fs::remove_file(linbo.join(stale)) {
                 Ok(()) => report.removed.push(stale.clone()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -111,6 +111,18 @@ fn is_rendered_name(name: &str) -> bool {
     }
 }
 
+/// True for a regular file under `boot/grub/` without Bootbox's marker:
+/// an admin's (or an imported) customisation that replaced a file this
+/// module wrote, so it is neither overwritten nor removed.
+fn admin_grub_file(linbo: &Path, name: &str) -> bool {
+    if !name.starts_with("boot/grub/") {
+        return false;
+    }
+    let path = linbo.join(name);
+    fs::symlink_metadata(&path).is_ok_and(|m| m.is_file())
+        && !fs::read_to_string(&path).is_ok_and(|t| t.starts_with(grub::MARKER))
+}
+
 /// GRUB's files: main config, group menus, host links.
 fn render_grub(
     linbo: &Path,
@@ -123,14 +135,14 @@ fn render_grub(
 ) -> std::io::Result<()> {
     let grub_dir = linbo.join("boot/grub");
     fs::create_dir_all(grub_dir.join("hostcfg"))?;
-    // An admin's own file (not ours before, no marker) stays untouched.
-    let ours = |name: &str| {
-        let path = linbo.join(name);
-        before.contains(name)
-            || match fs::read_to_string(&path) {
-                Ok(t) => t.starts_with(grub::MARKER),
-                Err(_) => fs::symlink_metadata(&path).is_err(),
-            }
+    // LINBO's rule: a regular file without the marker is the admin's (even
+    // where this module wrote one before, e.g. after an import) and stays
+    // untouched; so does anything else there that this module did not
+    // write.
+    let ours = |name: &str| match fs::symlink_metadata(linbo.join(name)) {
+        Err(_) => true,
+        Ok(m) if m.is_file() => !admin_grub_file(linbo, name),
+        Ok(_) => before.contains(name),
     };
     let mut put = |name: String, text: String, report: &mut RenderReport| -> std::io::Result<()> {
         if ours(&name) {
@@ -308,6 +320,35 @@ mod tests {
         );
         render(root, &[], &hosts, &src).expect("render");
         assert!(root.join("boot/grub/win11.cfg").exists());
+    }
+
+    #[test]
+    fn files_replaced_after_rendering_become_the_admins() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let g = Group {
+            name: "win11".into(),
+            start_conf: Some("[LINBO]\nGroup = win11\n".into()),
+            description: String::new(),
+        };
+        let hosts = [host("r1;pc1;win11;00:1A:2B:3C:4D:5E;10.0.0.5;;;;;;1")];
+        let src = LinboSource {
+            http_port: None,
+            server_ip: None,
+        };
+        render(root, std::slice::from_ref(&g), &hosts, &src).expect("render");
+        // An import puts customised files over the rendered ones.
+        fs::write(root.join("boot/grub/win11.cfg"), "# imported menu\n").expect("write");
+        fs::remove_file(root.join("boot/grub/hostcfg/pc1.cfg")).expect("rm link");
+        fs::write(root.join("boot/grub/hostcfg/pc1.cfg"), "# imported host\n").expect("write");
+        render(root, std::slice::from_ref(&g), &hosts, &src).expect("render");
+        let read = |n: &str| fs::read_to_string(root.join(n)).expect("read");
+        assert_eq!(read("boot/grub/win11.cfg"), "# imported menu\n");
+        assert_eq!(read("boot/grub/hostcfg/pc1.cfg"), "# imported host\n");
+        // Not removed either when the group goes away.
+        render(root, &[], &hosts, &src).expect("render");
+        assert_eq!(read("boot/grub/win11.cfg"), "# imported menu\n");
+        assert_eq!(read("boot/grub/hostcfg/pc1.cfg"), "# imported host\n");
     }
 
     #[test]

@@ -255,8 +255,9 @@ pub enum ImportCommand {
         #[arg(long, value_enum, default_value_t = Merge::Update)]
         merge: Merge,
     },
-    /// Import devices.csv, start.conf.* and the images/ tree of a
-    /// linuxmuster server (a copy of /srv/linbo and the devices.csv).
+    /// Import devices.csv, start.conf.*, the images/ tree, GRUB
+    /// customisations and linbocmd/ files of a linuxmuster server (a copy
+    /// of /srv/linbo and the devices.csv). Try --dry-run first.
     Linuxmuster {
         /// Directory holding devices.csv and the LINBO files (either flat,
         /// or laid out like the server: etc/linuxmuster/…, srv/linbo/…).

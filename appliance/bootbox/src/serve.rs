@@ -9,6 +9,7 @@
 mod dhcp;
 mod leases;
 mod linbo_hooks;
+mod linbofs;
 mod multicast;
 mod network_conf;
 mod tftp;
@@ -189,6 +190,14 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
         stop_rx.clone(),
     ));
 
+    tasks.spawn({
+        let (dir, store, stop) = (dir.clone(), store.clone(), stop_rx.clone());
+        async move {
+            linbofs::keep_current(dir, store, stop).await;
+            Ok(())
+        }
+    });
+
     // Remote control: the box's SSH key for LINBO clients (its public half
     // belongs into linbofs' /.ssh/authorized_keys) and the schedules.
     match bootbox_remote::ssh::ensure_key(&dir.root().join("ssh")) {
@@ -284,6 +293,7 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
                 runtime: tokio::runtime::Handle::current(),
                 requests: bootbox_rsyncd::RequestMemory::default(),
                 uploads: std::sync::Mutex::new(()),
+                notified: Default::default(),
             },
             &mut tasks,
             &stop_rx,

@@ -477,6 +477,70 @@ fn linuxmuster_import_dry_run_then_real() {
 }
 
 #[test]
+fn linuxmuster_import_takes_over_grub_customisations_and_onboot_files() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let src = tmp.path().join("server");
+    linuxmuster_tree(&src, START_CONF);
+    let linbo = src.join("srv/linbo");
+    for d in ["boot/grub/hostcfg", "linbocmd", "linuxmuster-win"] {
+        std::fs::create_dir_all(linbo.join(d)).expect("mkdir");
+    }
+    std::fs::write(linbo.join("boot/grub/win11.cfg"), "# custom menu\n").expect("write");
+    std::fs::write(
+        linbo.join("boot/grub/grub.cfg"),
+        "### managed by linuxmuster.net ###\n",
+    )
+    .expect("write");
+    std::fs::write(linbo.join("boot/grub/hostcfg/pc1.cfg"), "# pc1\n").expect("write");
+    std::fs::write(linbo.join("linbocmd/pc1.cmd"), "sync:1,start:1\n").expect("write");
+    std::fs::write(linbo.join("linbocmd/unknown.cmd"), "start:1\n").expect("write");
+    let data = tmp.path().join("var");
+    let src_arg = src.to_str().expect("utf8");
+
+    let out = bootbox(&data, &["import", "linuxmuster", src_arg, "--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan = text(&out.stdout);
+    for line in [
+        "+ files  images/win11/",
+        "+ files  boot/grub/win11.cfg (customised group menu)",
+        "+ files  boot/grub/hostcfg/pc1.cfg (custom host menu)",
+        "+ files  linbocmd/pc1.cmd (pending on-boot commands)",
+        "- left   linuxmuster-win/",
+        "files to take over: 1 custom host menu, 1 customised group menu, 1 pending on-boot commands",
+    ] {
+        assert!(plan.contains(line), "{line}\n{plan}");
+    }
+    assert!(
+        !plan.contains("grub.cfg (") && !plan.contains("unknown.cmd"),
+        "{plan}"
+    );
+    assert!(text(&out.stderr).contains("linbocmd/unknown.cmd"));
+    assert!(
+        !data.join("linbo/boot/grub/win11.cfg").exists(),
+        "dry run writes nothing"
+    );
+    assert!(
+        !data.join("linbo/linbocmd").exists(),
+        "dry run writes nothing"
+    );
+
+    let out = bootbox(&data, &["import", "linuxmuster", src_arg]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let read = |n: &str| std::fs::read_to_string(data.join("linbo").join(n)).expect(n);
+    assert_eq!(read("boot/grub/win11.cfg"), "# custom menu\n");
+    assert_eq!(read("boot/grub/hostcfg/pc1.cfg"), "# pc1\n");
+    assert_eq!(read("linbocmd/pc1.cmd"), "sync:1,start:1\n");
+    assert!(!data.join("linbo/linbocmd/unknown.cmd").exists());
+
+    let out = bootbox(&data, &["import", "linuxmuster", src_arg]);
+    assert!(
+        text(&out.stdout).contains("nothing to do"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
 fn linuxmuster_import_with_a_broken_start_conf_imports_nothing() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let src = tmp.path().join("server");

@@ -67,6 +67,11 @@ impl ImageTree {
         })
     }
 
+    /// The LINBO root `<data>/linbo` this tree lives in.
+    pub fn linbo(&self) -> &Path {
+        &self.linbo
+    }
+
     /// `<linbo>/images/<base>`.
     pub fn image_dir(&self, base: &str) -> Result<PathBuf> {
         check_base(base)?;

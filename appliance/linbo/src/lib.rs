@@ -13,6 +13,7 @@
 //! | [`desc`] | `<image>.desc` | image comments, newest first |
 //! | [`onboot`] | `linbocmd/<host>.cmd` | commands run once at next boot |
 //! | [`multicast`] | `multicast.list` | udp-receiver port lookup |
+//! | [`reg`] | `images/<base>/*.reg` | `"Domain"=` rewrite before download |
 //!
 //! The crate does no I/O beyond `&str` in, `String` out.
 
@@ -24,6 +25,7 @@ pub mod mac;
 pub mod multicast;
 pub mod names;
 pub mod onboot;
+pub mod reg;
 pub mod startconf;
 pub mod status;
 

@@ -61,6 +61,16 @@ fn charset(what: &str, s: &str, ok: impl Fn(char) -> bool, allowed: &str) -> Res
     }
 }
 
+/// A plain file name as LINBO's tree uses them: no `/`, not `.`/`..`, only
+/// `A-Z a-z 0-9 . - _`.
+pub fn is_plain_file_name(s: &str) -> bool {
+    !s.is_empty()
+        && s != "."
+        && s != ".."
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -261,6 +261,7 @@ fn uniqueness_conflicts(
 pub(crate) fn apply(txn: &WriteTransaction, plan: &ImportPlan) -> Result<()> {
     for h in &plan.hosts_removed {
         delete_host(txn, &h.hostname)?;
+        crate::client_status::drop_status(txn, &h.hostname)?;
     }
     for (old, _) in &plan.hosts_updated {
         delete_host(txn, &old.hostname)?;

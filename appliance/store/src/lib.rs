@@ -14,6 +14,7 @@
 //!
 //! The store knows nothing of sockets, HTTP or files other than its own.
 
+pub mod client_status;
 pub mod codec;
 mod error;
 mod import;
@@ -27,6 +28,7 @@ mod tables;
 pub mod tokens;
 pub mod users;
 
+pub use client_status::{ClientReport, ClientStatus, LastError, LastSync, ReportOutcome, SyncKind};
 pub use codec::CorruptValue;
 pub use error::{Result, StoreError};
 pub use import::{ImportBatch, ImportPlan, MergeStrategy};

@@ -64,6 +64,12 @@ pub struct SchoolSettings {
     pub gateway: Option<Ipv4Addr>,
     /// Static address mode: DNS servers (at most three).
     pub dns: Vec<Ipv4Addr>,
+    /// The Windows domain written into `"Domain"=` of the images' `.reg`
+    /// files before clients download them (LINBO's Samba domain
+    /// rewrite); `None` leaves `.reg` files as they are. Checked with
+    /// [`bootbox_linbo::reg::is_domain_name`]. Absent in older records.
+    #[serde(default)]
+    pub windows_domain: Option<String>,
 }
 
 /// A room (devices.csv field 1).

@@ -13,6 +13,8 @@
 //! | 4 | API tokens (argon2id hashes) |
 //! | 5 | web UI accounts (argon2id) and UI settings (central enrolment) |
 //! | 6 | remote-control schedules and their run history ([`crate::jobs`]) |
+//! | 7 | SMTP settings and one-time upload credentials ([`crate::secrets`]) |
+//! | 8 | LINBO client status per host ([`crate::client_status`]) |
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
@@ -23,7 +25,7 @@ use crate::model::{
 use crate::{Result, StoreError};
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u64 = 7;
+pub const SCHEMA_VERSION: u64 = 8;
 /// Key of the schema version in [`META`].
 pub const VERSION_KEY: &str = "schema_version";
 
@@ -98,6 +100,7 @@ pub fn upgrade(db: &redb::Database) -> Result<()> {
                     4 => v4_to_v5(&txn)?,
                     5 => v5_to_v6(&txn)?,
                     6 => v6_to_v7(&txn)?,
+                    7 => v7_to_v8(&txn)?,
                     other => {
                         return Err(StoreError::Invalid(format!(
                             "no migration from schema version {other}"
@@ -127,7 +130,8 @@ fn create_all(txn: &WriteTransaction) -> Result<()> {
     v3_to_v4(txn)?;
     v4_to_v5(txn)?;
     v5_to_v6(txn)?;
-    v6_to_v7(txn)
+    v6_to_v7(txn)?;
+    v7_to_v8(txn)
 }
 
 /// Version 3 adds the boot settings and the boot timeline tables.
@@ -162,6 +166,12 @@ fn v5_to_v6(txn: &WriteTransaction) -> Result<()> {
 fn v6_to_v7(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(crate::secrets::MAIL_SETTINGS)?;
     txn.open_table(crate::secrets::UPLOAD_CREDENTIALS)?;
+    Ok(())
+}
+
+/// Version 8 adds the LINBO client status per host.
+fn v7_to_v8(txn: &WriteTransaction) -> Result<()> {
+    txn.open_table(crate::client_status::CLIENT_STATUS)?;
     Ok(())
 }
 

@@ -267,11 +267,12 @@ impl Store {
                 });
             }
             ensure_room_and_group(txn, &host)?;
+            crate::client_status::move_status(txn, &old.hostname, &host.hostname)?;
             insert_host(txn, host)
         })
     }
 
-    /// Removes a host.
+    /// Removes a host (with its client status).
     pub fn remove_host(&self, hostname: &str, actor: &str) -> Result<Host> {
         let mut removed = None;
         self.write(
@@ -280,7 +281,7 @@ impl Store {
             format!("host {hostname} removed"),
             |txn| {
                 removed = Some(delete_host(txn, hostname)?);
-                Ok(())
+                crate::client_status::drop_status(txn, hostname)
             },
         )?;
         removed.ok_or_else(|| not_found("host", hostname))

@@ -1,7 +1,10 @@
 //! Test fixture for the browser tests (tests/webui): the real web router on
 //! a fresh registry, with the setup done and a transfer provider whose
 //! torrent and multicast numbers move every second — so the UI's transfer
-//! cards and their live updates over SSE can be checked in Chromium.
+//! cards and their live updates over SSE can be checked in Chromium. It
+//! also registers two hosts with LINBO client reports: `pc01` whose last
+//! word is a failure, `pc02` that synced after an older failure (the host
+//! page's status card and the dashboard's failure panel).
 //!
 //! Usage: `transfers_fixture <data dir> <listen addr> <admin password>`;
 //! prints `listening <addr>` and serves until killed.
@@ -11,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bootbox_store::users::Enrolment;
-use bootbox_store::{DhcpMode, SchoolSettings, Store};
+use bootbox_store::{ClientReport, DhcpMode, SchoolSettings, Store, SyncKind};
 use bootbox_web::transfers::{
     MulticastReceiver, MulticastSessionStatus, MulticastState, TorrentImageStatus, TransferStatus,
     Transfers,
@@ -78,6 +81,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "fixture",
         )?;
     }
+    seed_client_status(&store)?;
     let mut st = AppState::new(store);
     st.transfers = Some(Arc::new(Moving(Instant::now())));
     let addr: SocketAddr = addr.parse()?;
@@ -88,5 +92,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         router(st).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .await?;
+    Ok(())
+}
+
+/// Hosts `pc01` (failing) and `pc02` (synced after an older failure).
+fn seed_client_status(store: &Store) -> Result<(), Box<dyn std::error::Error>> {
+    if store.host("pc01")?.is_some() {
+        return Ok(());
+    }
+    let rows =
+        "fx;pc01;fx;02:fb:00:00:00:01;DHCP;;;;;;1\nfx;pc02;fx;02:fb:00:00:00:02;DHCP;;;;;;1\n";
+    for h in bootbox_linbo::devices::parse(rows)?.records {
+        store.add_host(h, "fixture")?;
+    }
+    let sync = || ClientReport::Sync {
+        kind: SyncKind::Applied,
+        image: "win11.qcow2".into(),
+        version: Some("202611201200".into()),
+        when: "202611221830".into(),
+    };
+    let fail = || ClientReport::Log {
+        failure: Some("rsync error: disk full".into()),
+    };
+    let now = bootbox_store::now_ms();
+    store.record_client_report("pc01", sync(), now - 60_000)?;
+    store.record_client_report("pc01", fail(), now - 30_000)?;
+    store.record_client_report("pc02", fail(), now - 60_000)?;
+    store.record_client_report("pc02", sync(), now - 30_000)?;
     Ok(())
 }

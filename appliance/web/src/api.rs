@@ -1,5 +1,5 @@
 //! REST API of the web UI under `/api/v1`: setup, sign-in, dashboard,
-//! hosts, devices.csv import, rooms, groups with start.conf validation,
+//! hosts with their LINBO client status, devices.csv import, rooms, groups with start.conf validation,
 //! settings, API tokens, events with a live SSE stream, and the OpenAPI
 //! document. Errors are [`ApiError`] JSON with a stable `code`.
 //!
@@ -24,7 +24,7 @@ use bootbox_linbo::startconf::StartConf;
 use bootbox_linbo::{names, MacAddr};
 use bootbox_store::tokens::Scope;
 use bootbox_store::users::Enrolment;
-use bootbox_store::{Group, ImportBatch, MergeStrategy, Room, StoreError};
+use bootbox_store::{ClientStatus, Group, ImportBatch, MergeStrategy, Room, StoreError};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -49,6 +49,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/dashboard", get(dashboard))
         .route("/api/v1/hosts", get(list_hosts).post(create_host))
         .route("/api/v1/hosts/{name}", put(update_host).delete(delete_host))
+        .route("/api/v1/hosts/{name}/status", get(host_status))
+        .route(
+            "/api/v1/hosts/{name}/status/error",
+            axum::routing::delete(clear_host_error),
+        )
         .route("/api/v1/import/devices", post(import_devices))
         .route("/api/v1/rooms", get(list_rooms))
         .route("/api/v1/rooms/{name}", put(put_room).delete(delete_room))
@@ -444,10 +449,37 @@ struct HostView {
     group_ready: bool,
     last_step: Option<String>,
     last_time_ms: Option<u64>,
+    /// What the LINBO client last reported (none before its first report).
+    client_status: Option<StatusView>,
+}
+
+/// A host's client status with the verdict the UI shows.
+#[derive(Debug, Serialize)]
+struct StatusView {
+    #[serde(flatten)]
+    status: ClientStatus,
+    /// The newest report is a failure (no sync reported after it).
+    failing: bool,
+}
+
+impl From<ClientStatus> for StatusView {
+    fn from(status: ClientStatus) -> Self {
+        Self {
+            failing: status.failing(),
+            status,
+        }
+    }
 }
 
 fn host_views(st: &AppState) -> ApiResult<Vec<HostView>> {
     let hosts = st.store.hosts().map_err(ApiError::store)?;
+    let mut statuses: BTreeMap<String, ClientStatus> = st
+        .store
+        .client_statuses()
+        .map_err(ApiError::store)?
+        .into_iter()
+        .map(|s| (s.hostname.clone(), s))
+        .collect();
     let groups: BTreeMap<String, Group> = st
         .store
         .groups()
@@ -458,6 +490,7 @@ fn host_views(st: &AppState) -> ApiResult<Vec<HostView>> {
     let mut out = Vec::with_capacity(hosts.len());
     for h in hosts {
         let last = st.store.timeline(h.mac, 1).map_err(ApiError::store)?.pop();
+        let client_status = statuses.remove(&h.hostname).map(StatusView::from);
         out.push(HostView {
             group_ready: groups.get(&h.group).is_some_and(|g| g.start_conf.is_some()),
             hostname: h.hostname,
@@ -469,6 +502,7 @@ fn host_views(st: &AppState) -> ApiResult<Vec<HostView>> {
             role: h.role,
             last_step: last.as_ref().map(|e| e.step.clone()),
             last_time_ms: last.map(|e| e.time_ms),
+            client_status,
         });
     }
     Ok(out)
@@ -495,6 +529,21 @@ async fn dashboard(State(st): State<AppState>, headers: HeaderMap) -> ApiResult 
     let mut recent: Vec<&HostView> = hosts.iter().filter(|h| h.last_time_ms.is_some()).collect();
     recent.sort_by_key(|h| std::cmp::Reverse(h.last_time_ms));
     recent.truncate(10);
+    let mut failing: Vec<Value> = hosts
+        .iter()
+        .filter_map(|h| {
+            let s = h.client_status.as_ref().filter(|s| s.failing)?;
+            let e = s.status.last_error.as_ref()?;
+            Some(json!({
+                "hostname": h.hostname,
+                "room": h.room,
+                "message": e.message,
+                "source": e.source,
+                "at_ms": e.at_ms,
+            }))
+        })
+        .collect();
+    failing.sort_by_key(|v| std::cmp::Reverse(v["at_ms"].as_u64()));
     let images = st.store.images().map_err(ApiError::store)?;
     let used: u64 = images
         .iter()
@@ -509,6 +558,7 @@ async fn dashboard(State(st): State<AppState>, headers: HeaderMap) -> ApiResult 
         "hosts_total": hosts.len(),
         "hosts_by_state": state,
         "recent_boots": recent,
+        "hosts_failing": failing,
         "images": images.len(),
         "disk": { "images_bytes": used, "free_bytes": free },
         "boot_files": boot_files(&st),
@@ -655,6 +705,57 @@ async fn delete_host(
         .remove_host(&name, &actor.audit())
         .map_err(store_error)?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /api/v1/hosts/{name}/status`: what the host's LINBO client last
+/// reported (all fields empty before its first report).
+async fn host_status(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> ApiResult {
+    require(&st, &headers, Scope::Read, false)?;
+    names::hostname(&name).map_err(bad_name)?;
+    if st.store.host(&name).map_err(ApiError::store)?.is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("host {name} does not exist"),
+        ));
+    }
+    let status = st
+        .store
+        .client_status(&name)
+        .map_err(ApiError::store)?
+        .unwrap_or_else(|| ClientStatus {
+            hostname: name.clone(),
+            ..ClientStatus::default()
+        });
+    ok_json(StatusView::from(status))
+}
+
+/// `DELETE /api/v1/hosts/{name}/status/error`: dismisses the host's last
+/// failure (the last sync stays).
+async fn clear_host_error(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> ApiResult {
+    let actor = require(&st, &headers, Scope::Admin, true)?;
+    names::hostname(&name).map_err(bad_name)?;
+    if st
+        .store
+        .clear_client_error(&name, &actor.audit())
+        .map_err(store_error)?
+    {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("host {name} has no reported failure"),
+        ))
+    }
 }
 
 // ----- import --------------------------------------------------------------
@@ -1017,7 +1118,12 @@ async fn get_settings(State(st): State<AppState>, headers: HeaderMap) -> ApiResu
 
 async fn put_settings(State(st): State<AppState>, headers: HeaderMap, b: Bytes) -> ApiResult {
     let actor = require(&st, &headers, Scope::Admin, true)?;
-    let s = body::<SettingsForm>(&b)?.validate()?;
+    let form = body::<SettingsForm>(&b)?;
+    let mut s = form.validate()?;
+    if form.windows_domain.is_none() {
+        // Absent (older clients, the setup wizard): keep the stored one.
+        s.windows_domain = st.store.settings().map_err(ApiError::store)?.windows_domain;
+    }
     st.store
         .set_settings(s, &actor.audit())
         .map_err(store_error)?;

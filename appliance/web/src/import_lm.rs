@@ -1,5 +1,7 @@
 //! `POST /api/v1/import/linuxmuster`: import an uploaded linuxmuster.net
-//! export (`.tar.gz` of `devices.csv` and `start.conf.<group>` files).
+//! export (`.tar.gz` of `devices.csv`, `start.conf.<group>` files, and
+//! optionally GRUB menus `boot/grub/[hostcfg/]*.cfg` and on-boot files
+//! `linbocmd/*.cmd`, taken over like `bootbox import linuxmuster` does).
 //!
 //! The archive is unpacked by [`bootbox_images::linuxmuster::unpack_export`]
 //! (unsafe member names reject it, only the two kinds of file are taken)
@@ -101,6 +103,7 @@ fn export_error(dir: &Path, e: ExportError) -> ApiError {
             .with_details(json!({ "problems": list }))
         }
         ExportError::Archive(m) => ApiError::new(StatusCode::BAD_REQUEST, "bad_archive", m),
+        ExportError::Unsafe(m) => ApiError::new(StatusCode::BAD_REQUEST, "bad_archive", m),
         e @ (ExportError::Io { .. } | ExportError::NotADirectory(_)) => ApiError::internal(e),
     }
 }
@@ -120,6 +123,7 @@ async fn import(
     };
     let dry = q.dry_run.unwrap_or(true);
     let store = st.store.clone();
+    let linbo = st.images.as_ref().map(|i| i.tree.linbo().to_path_buf());
     let who = actor.audit();
     tokio::task::spawn_blocking(move || -> ApiResult {
         let tmp = TempDir::new()?;
@@ -142,6 +146,21 @@ async fn import(
                 ),
             )
             .with_details(json!({ "conflicts": plan.conflicts })));
+        }
+        // GRUB customisations and on-boot files, as `bootbox import
+        // linuxmuster` takes them over (needs the LINBO tree).
+        let file_plan: Vec<Value> = match &linbo {
+            Some(l) => linuxmuster::file_plan(&ex, l)
+                .into_iter()
+                .map(|(f, a)| json!({ "path": f.rel, "kind": f.kind.label(), "action": format!("{a:?}").to_lowercase() }))
+                .collect(),
+            None => Vec::new(),
+        };
+        let mut notes = notes;
+        if !dry {
+            if let Some(l) = &linbo {
+                notes.extend(linuxmuster::copy_files(&ex, l).map_err(|e| export_error(&tmp.0, e))?);
+            }
         }
         let applied = if dry || plan.is_noop() {
             plan
@@ -166,6 +185,8 @@ async fn import(
             "rooms_new": applied.rooms_new,
             "groups_new": applied.groups_new.iter().map(|g| g.name.clone()).collect::<Vec<_>>(),
             "groups_changed": applied.groups_changed.iter().map(|(_, g)| g.name.clone()).collect::<Vec<_>>(),
+            "files": file_plan,
+            "not_taken": ex.not_taken.iter().map(|n| rel(&tmp.0, n)).collect::<Vec<_>>(),
             "warnings": ex.warnings.iter().map(|w| rel(&tmp.0, w)).collect::<Vec<_>>(),
             "notes": notes,
         }))

@@ -35,6 +35,10 @@ pub(crate) struct SettingsForm {
     /// Static mode: DNS servers separated by spaces or commas.
     #[serde(default)]
     pub dns: String,
+    /// Windows domain for the `.reg` rewrite: empty clears it, absent
+    /// keeps the stored one (see `put_settings`).
+    #[serde(default)]
+    pub windows_domain: Option<String>,
 }
 
 fn invalid(message: String) -> ApiError {
@@ -58,6 +62,22 @@ fn same_subnet(a: Ipv4Addr, b: Ipv4Addr, prefix: u8) -> bool {
 }
 
 impl SettingsForm {
+    /// The checked Windows domain (`None` when absent or empty).
+    pub(crate) fn windows_domain(&self) -> Result<Option<String>, ApiError> {
+        let Some(d) = self.windows_domain.as_deref().map(str::trim) else {
+            return Ok(None);
+        };
+        if d.is_empty() {
+            return Ok(None);
+        }
+        if !bootbox_linbo::reg::is_domain_name(d) {
+            return Err(invalid(format!(
+                "Windows domain: '{d}' is not a domain name (letters, digits and '-' in labels of at most 63 characters separated by dots, e.g. SCHULE or schule.lan)"
+            )));
+        }
+        Ok(Some(d.to_string()))
+    }
+
     /// Validates the form; the error names the field and what is wrong.
     pub(crate) fn validate(&self) -> Result<SchoolSettings, ApiError> {
         let school = self.school_name.trim();
@@ -83,6 +103,7 @@ impl SettingsForm {
             interface: (!iface.is_empty()).then(|| iface.to_string()),
             dhcp_mode: self.dhcp_mode,
             address_mode: self.address_mode,
+            windows_domain: self.windows_domain()?,
             ..SchoolSettings::default()
         };
         if self.address_mode == AddressMode::Static {
@@ -136,7 +157,24 @@ mod tests {
             prefix_len: Some(24),
             gateway: "10.0.0.1".into(),
             dns: "10.0.0.1, 9.9.9.9".into(),
+            windows_domain: None,
         }
+    }
+
+    #[test]
+    fn windows_domain_is_checked() {
+        let mut f = form(AddressMode::Dhcp);
+        assert_eq!(f.validate().expect("valid").windows_domain, None);
+        f.windows_domain = Some(" SCHULE ".into());
+        assert_eq!(
+            f.validate().expect("valid").windows_domain.as_deref(),
+            Some("SCHULE")
+        );
+        f.windows_domain = Some(String::new());
+        assert_eq!(f.validate().expect("valid").windows_domain, None);
+        f.windows_domain = Some("bad domain;".into());
+        let e = f.validate().expect_err("invalid");
+        assert!(e.message.contains("Windows domain"), "{}", e.message);
     }
 
     #[test]

@@ -18,12 +18,14 @@ pub fn devices(store: &Store, file: &Path, dry_run: bool, strategy: MergeStrateg
         strategy,
         ..ImportBatch::default()
     };
-    run_batch(store, &batch, dry_run, || Ok(()))
+    run_batch(store, &batch, dry_run, false, || Ok(()))
 }
 
-/// Imports devices.csv, the start.conf files and the image tree of a
-/// linuxmuster server copy in `src` (read by
-/// [`bootbox_images::linuxmuster`], the same code the web wizard uses).
+/// Imports devices.csv, the start.conf files, the image tree, the GRUB
+/// customisations and the pending on-boot files of a linuxmuster server
+/// copy in `src` (read by [`bootbox_images::linuxmuster`], the same code
+/// the web wizard uses). The plan lists every file taken over and what is
+/// left behind; a dry run writes nothing.
 pub fn linuxmuster(
     store: &Store,
     data: &DataDir,
@@ -50,16 +52,59 @@ pub fn linuxmuster(
         groups: export.groups.clone(),
         images: export.images.clone(),
     };
-    // Files first (each image folder appears atomically), registry second:
-    // a crash in between leaves unregistered files, never entries without
-    // files. Runs only after the plan was found free of conflicts.
-    let copy_images = || -> Result<()> {
-        for note in linuxmuster::copy_images(&export, &data.linbo())? {
+    let linbo = data.linbo();
+    let files_pending = print_file_plan(&export, &linbo);
+    // Files first (each image folder appears atomically, the other files
+    // are staged and then renamed), registry second: a crash in between
+    // leaves unregistered files, never entries without files. Runs only
+    // after the plan was found free of conflicts.
+    let copy_files = || -> Result<()> {
+        for note in linuxmuster::copy_images(&export, &linbo)? {
+            eprintln!("{note}");
+        }
+        for note in linuxmuster::copy_files(&export, &linbo)? {
             eprintln!("{note}");
         }
         Ok(())
     };
-    run_batch(store, &batch, dry_run, copy_images)
+    run_batch(store, &batch, dry_run, files_pending, copy_files)
+}
+
+/// Prints the files the import takes over (and leaves behind); true if
+/// any would be written.
+fn print_file_plan(export: &linuxmuster::Export, linbo: &Path) -> bool {
+    use linuxmuster::FileAction;
+    let mut pending = false;
+    for (name, _) in &export.image_dirs {
+        if !linbo.join("images").join(name).exists() {
+            println!("+ files  images/{name}/ (image folder)");
+            pending = true;
+        } else {
+            println!("  files  images/{name}/: exists on the box, kept");
+        }
+    }
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for (f, action) in linuxmuster::file_plan(export, linbo) {
+        let (sign, note) = match action {
+            FileAction::Copy => ("+", ""),
+            FileAction::Replace => ("~", ", replaces the one Bootbox rendered"),
+            FileAction::Same => ("=", ", already there"),
+            FileAction::Keep => (" ", ": a different file exists on the box, kept"),
+        };
+        pending |= matches!(action, FileAction::Copy | FileAction::Replace);
+        if matches!(action, FileAction::Copy | FileAction::Replace) {
+            *counts.entry(f.kind.label()).or_default() += 1;
+        }
+        println!("{sign} files  {} ({}{note})", f.rel, f.kind.label());
+    }
+    for n in &export.not_taken {
+        println!("- left   {n}");
+    }
+    if !counts.is_empty() {
+        let list: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        println!("files to take over: {}", list.join(", "));
+    }
+    pending
 }
 
 /// Prints every line of an export error, returns the summary as error.
@@ -84,6 +129,7 @@ fn run_batch(
     store: &Store,
     batch: &ImportBatch,
     dry_run: bool,
+    files_pending: bool,
     before_apply: impl FnOnce() -> Result<()>,
 ) -> Result<()> {
     let plan = store.plan_import(batch)?;
@@ -98,11 +144,15 @@ fn run_batch(
         println!("dry run: nothing was changed ({})", plan.summary());
         return Ok(());
     }
-    if plan.is_noop() {
+    if plan.is_noop() && !files_pending {
         println!("nothing to do: the registry already matches");
         return Ok(());
     }
     before_apply()?;
+    if plan.is_noop() {
+        println!("files taken over; the registry already matches");
+        return Ok(());
+    }
     let applied = store.apply_import(batch, &actor())?;
     println!("imported: {}", applied.summary());
     Ok(())

@@ -106,11 +106,16 @@ fn original(dir: &DataDir, state: &Path, tools: &Tools) -> Result<PathBuf> {
     Ok(orig)
 }
 
-/// Rebuilds `<data>/linbo/linbofs64` (+ `.md5`) from `input` or the kept
-/// original. Blocking (argon2 with 1000 passes, xz): the service should
-/// call it from a blocking task when the LINBO password, the box key or
-/// the default start.conf changed.
-pub fn build(dir: &DataDir, input: Option<&Path>, server_patch: bool) -> Result<()> {
+/// Everything one build reads, gathered before anything is written.
+struct Inputs {
+    /// The linbofs64 to start from.
+    source: PathBuf,
+    /// `--input`'s bytes, kept as the original after a successful build.
+    input_bytes: Option<Vec<u8>>,
+    inject: Inject,
+}
+
+fn gather(dir: &DataDir, input: Option<&Path>, server_patch: bool) -> Result<Inputs> {
     let tools = Tools::default();
     let state = dir.root().join("linbofs");
     private_dir(&state)?;
@@ -176,15 +181,71 @@ pub fn build(dir: &DataDir, input: Option<&Path>, server_patch: bool) -> Result<
         server_patch,
         mtime,
     };
-    let linbo = dir.linbo();
-    std::fs::create_dir_all(&linbo)
-        .with_context(|| format!("cannot create {}", linbo.display()))?;
-    let output = linbo.join("linbofs64");
-    let report = bootbox_linbofs::rebuild(&source, &output, &inject, &tools)
-        .with_context(|| format!("linbofs rebuild from {} failed", source.display()))?;
-    if let Some(bytes) = input_bytes {
-        super::write_atomic(&state.join("linbofs64.orig"), &bytes)?;
+    Ok(Inputs {
+        source,
+        input_bytes,
+        inject,
+    })
+}
+
+/// What the last successful build was made from (`<data>/linbofs/built.json`).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Built {
+    /// [`fingerprint`] of its inputs.
+    fingerprint: String,
+    /// Whether init.sh got the proxy-DHCP server patch; automatic
+    /// rebuilds keep the admin's last choice.
+    server_patch: bool,
+}
+
+fn built_path(dir: &DataDir) -> PathBuf {
+    dir.root().join("linbofs/built.json")
+}
+
+fn read_built(dir: &DataDir) -> Option<Built> {
+    let text = std::fs::read_to_string(built_path(dir)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// SHA-256 over everything a build depends on. The original linbofs64
+/// (tens of MB) counts by size and modification time, the small inputs by
+/// content; the password only enters hashed.
+fn fingerprint(inputs: &Inputs) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let meta = std::fs::metadata(&inputs.source)
+        .with_context(|| format!("cannot read {}", inputs.source.display()))?;
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    let i = &inputs.inject;
+    let mut h = Sha256::new();
+    let mut part = |label: &str, bytes: &[u8]| {
+        h.update(label.as_bytes());
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    part("source", format!("{}:{modified}", meta.len()).as_bytes());
+    part("keys", i.authorized_keys.as_bytes());
+    for (kind, key) in &i.host_keys {
+        part(kind, key);
     }
+    part("password", i.password.as_bytes());
+    part("salt", i.salt.as_bytes());
+    part("t_cost", &i.t_cost.to_le_bytes());
+    part("start.conf", i.start_conf.as_deref().unwrap_or(b"\0none"));
+    part("torrent", i.torrent_defaults.as_bytes());
+    part("patch", &[u8::from(i.server_patch)]);
+    part("mtime", &i.mtime.unwrap_or(0).to_le_bytes());
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Rebuilds `<data>/linbo/linbofs64` (+ `.md5`) from `input` or the kept
+/// original. Blocking (argon2 with 1000 passes, xz).
+pub fn build(dir: &DataDir, input: Option<&Path>, server_patch: bool) -> Result<()> {
+    let inputs = gather(dir, input, server_patch)?;
+    let (source, report) = build_from(dir, inputs)?;
     eprintln!(
         "linbofs64 rebuilt from {} ({}): {} members, {} bytes, md5 {}; proxy-DHCP server patch: {}",
         source.display(),
@@ -194,6 +255,66 @@ pub fn build(dir: &DataDir, input: Option<&Path>, server_patch: bool) -> Result<
         report.md5,
         report.server_patch.unwrap_or("off (--no-server-patch)")
     );
-    println!("{}", output.display());
+    println!("{}", dir.linbo().join("linbofs64").display());
     Ok(())
+}
+
+fn build_from(dir: &DataDir, inputs: Inputs) -> Result<(PathBuf, bootbox_linbofs::Report)> {
+    let tools = Tools::default();
+    let linbo = dir.linbo();
+    std::fs::create_dir_all(&linbo)
+        .with_context(|| format!("cannot create {}", linbo.display()))?;
+    let output = linbo.join("linbofs64");
+    let report = bootbox_linbofs::rebuild(&inputs.source, &output, &inputs.inject, &tools)
+        .with_context(|| format!("linbofs rebuild from {} failed", inputs.source.display()))?;
+    let mut source = inputs.source.clone();
+    let orig = dir.root().join("linbofs/linbofs64.orig");
+    if let Some(bytes) = &inputs.input_bytes {
+        super::write_atomic(&orig, bytes)?;
+        source = orig;
+    }
+    // Fingerprint what later builds will start from: the kept original.
+    let kept = Inputs {
+        source: source.clone(),
+        input_bytes: None,
+        inject: inputs.inject,
+    };
+    let built = Built {
+        fingerprint: fingerprint(&kept)?,
+        server_patch: kept.inject.server_patch,
+    };
+    super::write_atomic(&built_path(dir), serde_json::to_string(&built)?.as_bytes())?;
+    Ok((source, report))
+}
+
+/// The outcome of [`rebuild_if_changed`].
+#[derive(Debug)]
+pub enum AutoBuild {
+    /// No LINBO linbofs64 on the box yet: nothing to build from.
+    NoOriginal,
+    /// The served linbofs64 was built from the current inputs.
+    Current,
+    /// Rebuilt; the report of the build.
+    Rebuilt(bootbox_linbofs::Report),
+}
+
+/// For the service: rebuilds linbofs64 when an input changed since the
+/// last build (LINBO password, box key, default start.conf, torrent
+/// defaults, a new original). Keeps the last build's server-patch choice.
+pub fn rebuild_if_changed(dir: &DataDir) -> Result<AutoBuild> {
+    let state = dir.root().join("linbofs");
+    if !state.join("linbofs64.orig").is_file() && !dir.linbo().join("linbofs64").is_file() {
+        return Ok(AutoBuild::NoOriginal);
+    }
+    let last = read_built(dir);
+    let patch = last.as_ref().is_none_or(|b| b.server_patch);
+    let inputs = gather(dir, None, patch)?;
+    let served = dir.linbo().join("linbofs64");
+    if served.is_file()
+        && last.is_some_and(|b| b.fingerprint == fingerprint(&inputs).unwrap_or_default())
+    {
+        return Ok(AutoBuild::Current);
+    }
+    let (_, report) = build_from(dir, inputs)?;
+    Ok(AutoBuild::Rebuilt(report))
 }

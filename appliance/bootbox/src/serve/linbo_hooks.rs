@@ -4,7 +4,8 @@
 //! | request | when | what |
 //! |---|---|---|
 //! | `boot/grub/spool/<host>.<group>.grub.cfg` | pre-download | rendered from the group's start.conf; removed after |
-//! | `/tmp/*.log`, `/tmp/*.status`, `/tmp/*.gz` | pre-download | pulled from the client over SSH into `<data>/clientlogs/<host>_<name>`; status parsed into events |
+//! | `/tmp/*.log`, `/tmp/*.status`, `/tmp/*.gz` | pre-download | pulled from the client over SSH into `<data>/clientlogs/<host>_<name>`; parsed into events and the host's client status (last sync, last error; a new failure is mailed) |
+//! | `images/<base>/*.reg` | pre-download | `"Domain"=` set to the Windows domain of the settings |
 //! | `linbocmd/<host>.cmd` | post-download | consumed (deleted) once fetched |
 //! | `images/<base>/<base>.qcow2\|qdiff` | post-upload | becomes the current version through the image catalogue (backup, .info, torrent, multicast.list) |
 //! | `images/<base>/<img>.info\|.desc` | post-upload | replaces the generated companion |
@@ -25,7 +26,7 @@ use bootbox_linbo::startconf::StartConf;
 use bootbox_linbo::MacAddr;
 use bootbox_remote::ssh::SshConfig;
 use bootbox_rsyncd::{HookHandler, HookPhase, HookReply, HookRequest};
-use bootbox_store::{Host, Store};
+use bootbox_store::{ClientReport, ClientStatus, Host, LastError, Store, SyncKind};
 use bootbox_web::images::ImagesCtx;
 
 /// Largest file pulled from a client (logs grow; hwinfo is small).
@@ -57,6 +58,57 @@ pub struct LinboHooks {
     /// then its `.info` on a new connection, whose hook must not overtake
     /// the (slower) promotion of the image.
     pub uploads: std::sync::Mutex<()>,
+    /// When each host was last sent a failure mail. Mails do not spam:
+    /// one goes out only for a failure that differs from the host's
+    /// stored last error (a log pulled again with the same failure is not
+    /// news), and at most one per host per [`MAIL_INTERVAL`]; failures in
+    /// between are still in the host's status and the event log.
+    pub notified: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+}
+
+/// Least time between two failure mails about the same host.
+pub const MAIL_INTERVAL: Duration = Duration::from_secs(600);
+/// Time limit of sending one failure mail.
+const MAIL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// True (and remembered in `sent`) when `host` is not in `sent` with a time
+/// less than [`MAIL_INTERVAL`] before `now`; forgets older entries.
+fn rate_limit(
+    sent: &mut std::collections::HashMap<String, std::time::Instant>,
+    host: &str,
+    now: std::time::Instant,
+) -> bool {
+    sent.retain(|_, at| now.saturating_duration_since(*at) < MAIL_INTERVAL);
+    if sent.contains_key(host) {
+        return false;
+    }
+    sent.insert(host.to_string(), now);
+    true
+}
+
+/// Subject and body of the mail about a client's failure.
+fn failure_mail(status: &ClientStatus, error: &LastError) -> (String, String) {
+    let subject = format!("Bootbox: {} reports a failure", status.hostname);
+    let mut body = format!(
+        "The LINBO client {} reported a failure ({}):\n\n  {}\n",
+        status.hostname, error.source, error.message
+    );
+    match &status.last_sync {
+        Some(s) => body.push_str(&format!(
+            "\nIts last reported sync: {} version {} at {} (client clock).\n",
+            s.image,
+            s.version.as_deref().unwrap_or("?"),
+            s.when
+        )),
+        None => body.push_str("\nIt has not reported a sync yet.\n"),
+    }
+    body.push_str(&format!(
+        "\nThe host's logs are in clientlogs/{}_linbo.log on the box.\n\
+         Further failures of this host are mailed at most every {} minutes.\n",
+        status.hostname,
+        MAIL_INTERVAL.as_secs() / 60
+    ));
+    (subject, body)
 }
 
 impl HookHandler for LinboHooks {
@@ -97,7 +149,40 @@ impl LinboHooks {
                 return Ok(self.pull(name, addr));
             }
         }
+        let inside = !path
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..");
+        if inside && path.starts_with("images/") && path.ends_with(".reg") {
+            return Ok(self.patch_reg(path));
+        }
         Ok(String::new())
+    }
+
+    /// `images/…/*.reg`: sets `"Domain"=` to the configured Windows domain
+    /// (LINBO's Samba domain rewrite), atomically and only on a change.
+    /// Problems are logged, never refused: the client still gets the file.
+    fn patch_reg(&self, path: &str) -> String {
+        let Ok(Some(domain)) = self.store.settings().map(|s| s.windows_domain) else {
+            return String::new();
+        };
+        let file = self.linbo.join(path);
+        let Ok(bytes) = fs::read(&file) else {
+            return String::new(); // missing: rsync reports it to the client
+        };
+        match bootbox_linbo::reg::set_domain(&bytes, &domain) {
+            bootbox_linbo::reg::DomainPatch::Changed(new) => match write_file(&file, &new) {
+                Ok(()) => format!("{path}: Domain set to {domain}"),
+                Err(e) => {
+                    tracing::warn!(path, "{e}");
+                    String::new()
+                }
+            },
+            bootbox_linbo::reg::DomainPatch::Unchanged => String::new(),
+            bootbox_linbo::reg::DomainPatch::Unsupported(why) => {
+                tracing::info!(path, "Domain not rewritten: {why}");
+                String::new()
+            }
+        }
     }
 
     fn post_download(
@@ -216,12 +301,14 @@ impl LinboHooks {
             f.write_all(bytes)
                 .map_err(|e| format!("cannot append to {}: {e}", target.display()))?;
             let text = String::from_utf8_lossy(bytes);
-            if let Some(last) = bootbox_linbo::status::log_failures(&text).last() {
+            let failure = bootbox_linbo::status::log_failures(&text).pop();
+            if let Some(last) = &failure {
                 let _ = self.store.record(
                     "client.failure",
                     format!("{} reports a failure: {last}", host.hostname),
                 );
             }
+            self.report(host, ClientReport::Log { failure });
         } else {
             write_file(&target, bytes)?;
         }
@@ -243,16 +330,99 @@ impl LinboHooks {
                             s.when
                         ),
                     );
+                    let kind = match s.event {
+                        bootbox_linbo::status::ImageEvent::Applied => SyncKind::Applied,
+                        bootbox_linbo::status::ImageEvent::Created => SyncKind::Created,
+                    };
+                    self.report(
+                        host,
+                        ClientReport::Sync {
+                            kind,
+                            image: s.image,
+                            version: s.image_timestamp,
+                            when: s.when,
+                        },
+                    );
                 }
                 Err(e) => {
                     let _ = self.store.record(
                         "client.failure",
                         format!("{} sent an unreadable image.status: {e}", host.hostname),
                     );
+                    self.report(host, ClientReport::BadStatus { reason: e });
                 }
             }
         }
         Ok(())
+    }
+
+    /// Merges a report into the host's client status; a new failure is
+    /// mailed (see [`LinboHooks::notified`]) by a task of its own, so the
+    /// rsync client is not kept waiting for the SMTP relay.
+    fn report(&self, host: &Host, report: ClientReport) {
+        let outcome =
+            match self
+                .store
+                .record_client_report(&host.hostname, report, bootbox_store::now_ms())
+            {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::warn!(host = %host.hostname, "cannot record the client status: {e}");
+                    return;
+                }
+            };
+        if !outcome.new_failure {
+            return;
+        }
+        let Some(error) = outcome.status.last_error.clone() else {
+            return;
+        };
+        let settings = match self.store.mail_settings() {
+            Ok(m) if m.enabled => m,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the mail settings");
+                return;
+            }
+        };
+        if !self.may_notify(&host.hostname, std::time::Instant::now()) {
+            let _ = self.store.record(
+                "client.mail",
+                format!(
+                    "failure mail for {} not sent: one was sent less than {} minutes ago",
+                    host.hostname,
+                    MAIL_INTERVAL.as_secs() / 60
+                ),
+            );
+            return;
+        }
+        let (subject, body) = failure_mail(&outcome.status, &error);
+        let store = self.store.clone();
+        let hostname = host.hostname.clone();
+        self.runtime.spawn(async move {
+            let r = bootbox_remote::mail::send(&settings, &subject, &body, MAIL_TIMEOUT).await;
+            let note = match &r {
+                Ok(()) => format!(
+                    "failure mail for {hostname} sent to {}",
+                    settings.to.join(",")
+                ),
+                Err(e) => format!("failure mail for {hostname} not sent: {e}"),
+            };
+            if r.is_err() {
+                tracing::warn!(host = %hostname, "{note}");
+            }
+            let _ = store.record("client.mail", note);
+        });
+    }
+
+    /// True (and remembered) when `host` got no failure mail within
+    /// [`MAIL_INTERVAL`] before `now`.
+    fn may_notify(&self, host: &str, now: std::time::Instant) -> bool {
+        let mut sent = self
+            .notified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        rate_limit(&mut sent, host, now)
     }
 
     /// Checks the name and creates the folder the upload goes to (the
@@ -419,13 +589,7 @@ fn is_pull_trigger(name: &str) -> bool {
         && (name.ends_with(".log") || name.ends_with(".status") || name.ends_with(".gz"))
 }
 
-fn plain_name(s: &str) -> bool {
-    !s.is_empty()
-        && s != "."
-        && s != ".."
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-}
+use bootbox_linbo::names::is_plain_file_name as plain_name;
 
 /// No absolute paths, no `..`, no empty segments beyond leading slashes
 /// (already stripped).
@@ -478,6 +642,39 @@ mod tests {
         assert!(!safe_relative("images/../../etc/passwd"));
         assert!(!safe_relative(""));
         assert!(!safe_relative("a//b"));
+    }
+
+    #[test]
+    fn failure_mails_are_rate_limited_per_host() {
+        let mut sent = std::collections::HashMap::new();
+        let t0 = std::time::Instant::now();
+        assert!(rate_limit(&mut sent, "pc01", t0));
+        assert!(!rate_limit(&mut sent, "pc01", t0 + Duration::from_secs(60)));
+        assert!(rate_limit(&mut sent, "pc02", t0 + Duration::from_secs(60)));
+        assert!(rate_limit(&mut sent, "pc01", t0 + MAIL_INTERVAL));
+    }
+
+    #[test]
+    fn failure_mail_names_host_error_and_last_sync() {
+        let status = ClientStatus {
+            hostname: "pc01".into(),
+            last_sync: Some(bootbox_store::LastSync {
+                image: "win11.qcow2".into(),
+                version: Some("202611201200".into()),
+                when: "202611221830".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let error = LastError {
+            message: "rsync error: disk full".into(),
+            at_ms: 1,
+            source: "linbo.log".into(),
+        };
+        let (subject, body) = failure_mail(&status, &error);
+        assert_eq!(subject, "Bootbox: pc01 reports a failure");
+        assert!(body.contains("rsync error: disk full"), "{body}");
+        assert!(body.contains("win11.qcow2 version 202611201200"), "{body}");
     }
 
     #[test]
