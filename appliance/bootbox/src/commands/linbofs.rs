@@ -310,9 +310,8 @@ pub fn rebuild_if_changed(dir: &DataDir) -> Result<AutoBuild> {
     let patch = last.as_ref().is_none_or(|b| b.server_patch);
     let inputs = gather(dir, None, patch)?;
     let served = dir.linbo().join("linbofs64");
-    if served.is_file()
-        && last.is_some_and(|b| b.fingerprint == fingerprint(&inputs).unwrap_or_default())
-    {
+    let now = fingerprint(&inputs)?;
+    if served.is_file() && last.is_some_and(|b| b.fingerprint == now) {
         return Ok(AutoBuild::Current);
     }
     let (_, report) = build_from(dir, inputs)?;

@@ -17,16 +17,22 @@ use crate::datadir::DataDir;
 /// How often the inputs are compared with the last build.
 const CHECK_EVERY: Duration = Duration::from_secs(5);
 
+/// Longest pause between attempts while builds keep failing.
+const MAX_RETRY: Duration = Duration::from_secs(600);
+
 /// Runs until `stop`: checks at start and then every [`CHECK_EVERY`].
-/// A failing build is reported once per distinct error, not every check.
+/// A failing build is reported once per distinct error and retried after
+/// a minute, then every [`MAX_RETRY`], so a bad input is not unpacked
+/// again every few seconds.
 pub(super) async fn keep_current(dir: DataDir, store: Arc<Store>, stop: watch::Receiver<bool>) {
     let mut last_error: Option<String> = None;
-    let mut tick = tokio::time::interval(CHECK_EVERY);
+    let mut pause = Duration::ZERO;
     loop {
         tokio::select! {
-            _ = tick.tick() => {}
+            () = tokio::time::sleep(pause) => {}
             () = super::wait_stop(stop.clone()) => return,
         }
+        pause = CHECK_EVERY;
         let d = dir.clone();
         let outcome = tokio::task::spawn_blocking(move || rebuild_if_changed(&d)).await;
         match outcome {
@@ -41,6 +47,11 @@ pub(super) async fn keep_current(dir: DataDir, store: Arc<Store>, stop: watch::R
             }
             Ok(Ok(AutoBuild::Current | AutoBuild::NoOriginal)) => {}
             Ok(Err(e)) => {
+                pause = if last_error.is_some() {
+                    MAX_RETRY
+                } else {
+                    CHECK_EVERY * 12
+                };
                 let text = format!("{e:#}");
                 if last_error.as_deref() != Some(text.as_str()) {
                     tracing::warn!(error = %text, "linbofs64 not rebuilt");
