@@ -69,6 +69,11 @@ Object.assign(T.en, {client:"LINBO status",last_sync:"Last sync",last_error:"Las
 Object.assign(T.de, {client:"LINBO-Status",last_sync:"Letzte Synchronisation",last_error:"Letzter Fehler",sync_applied:"wiederhergestellt",sync_created:"erstellt",version_of:"Version",
   err_older:"älter als die letzte Synchronisation",failing_hosts:"Rechner mit Fehlermeldungen",no_report:"Noch keine Meldung",dismiss:"Fehler quittieren",reported:"gemeldet",
   failing_hint:"Die letzte Meldung von LINBO ist bei diesen PCs ein Fehler (linbo.log oder image.status). Die Protokolle des Rechners liegen in clientlogs/ auf der Box."});
+// Texts of the boot chain (iPXE or LINBO's network GRUB).
+Object.assign(T.en, {chain:"Boot chain",chain_group:"as the group",chain_ipxe:"iPXE",chain_grub:"GRUB (LINBO)",
+  chain_hint:"GRUB honours a pending \u201creboot into OS\u201d request of LINBO; iPXE shows every step in the timeline."});
+Object.assign(T.de, {chain:"Startkette",chain_group:"wie die Gruppe",chain_ipxe:"iPXE",chain_grub:"GRUB (LINBO)",
+  chain_hint:"GRUB beachtet eine anstehende \u201eNeustart ins Betriebssystem\u201c-Anforderung von LINBO; iPXE zeigt jeden Schritt in der Zeitleiste."});
 // Texts of the network check, HTTPS, linuxmuster import and transfers.
 Object.assign(T.en, {w_net:"Network check",net_hint:"Bootbox sends one DHCP request like a network-booting PC on {iface} and listens for {n} seconds for answers. Nothing is changed.",
   net_run:"Check the network",net_busy:"Listening for DHCP and PXE servers…",net_need_iface:"Choose a network interface in the previous step first.",
@@ -493,10 +498,10 @@ async function pageHosts() {
   async function load() {
     const q = new URLSearchParams({ room: fr.value, group: fg.value, q: fq.value });
     const hosts = await api("GET", "/api/v1/hosts?" + q);
-    list.replaceChildren(table([t("hostname"), t("room"), t("group"), t("mac"), t("ip"), t("pxe"), t("last"), t("client"), ""], hosts.map(x => {
+    list.replaceChildren(table([t("hostname"), t("room"), t("group"), t("mac"), t("ip"), t("pxe"), t("chain"), t("last"), t("client"), ""], hosts.map(x => {
       const e = h("button", { type: "button", class: "sec" }, t("edit")); e.addEventListener("click", () => editHost(x));
       const tl = h("button", { type: "button", class: "sec" }, t("timeline")); tl.addEventListener("click", () => timeline(x));
-      return h("tr", { "data-host": x.hostname }, h("td", {}, x.hostname), h("td", {}, x.room), h("td", {}, x.group), h("td", { class: "mono" }, x.mac), h("td", {}, x.ip), h("td", {}, x.pxe), h("td", {}, x.last_step ? x.last_step + " · " + fmtTime(x.last_time_ms) : "–"), clientCell(x.client_status), h("td", {}, e, tl));
+      return h("tr", { "data-host": x.hostname }, h("td", {}, x.hostname), h("td", {}, x.room), h("td", {}, x.group), h("td", { class: "mono" }, x.mac), h("td", {}, x.ip), h("td", {}, x.pxe), h("td", { "data-chain": x.effective_chain, class: x.chain ? null : "hint", title: x.chain ? null : t("chain_group") }, t("chain_" + x.effective_chain)), h("td", {}, x.last_step ? x.last_step + " · " + fmtTime(x.last_time_ms) : "–"), clientCell(x.client_status), h("td", {}, e, tl));
     })), h("p", { class: "hint" }, hosts.length + " " + t("hosts")));
   }
   for (const el of [fr, fg]) el.addEventListener("change", load);
@@ -509,15 +514,18 @@ async function pageHosts() {
     const [d, mc] = field(t("mac"), { value: x ? x.mac : "", required: true });
     const [e, ipx] = field(t("ip"), { value: x && x.ip !== "DHCP" ? x.ip : "", placeholder: "DHCP", id: "detail-ip" });
     const [f, px] = select(t("pxe"), [["0", "0"], ["1", "1 (LINBO)"], ["2", "2"], ["3", "3"]], String(x ? x.pxe : 1));
+    const ownChain = x && x.chain ? x.chain : "";
+    const [g, ch] = select(t("chain"), [["", t("chain_group")], ["ipxe", t("chain_ipxe")], ["grub", t("chain_grub")]], ownChain, { id: "detail-chain", title: t("chain_hint") });
     const save = h("button", { type: "submit", id: "host-save" }, t("save"));
     const cancel = h("button", { type: "button", class: "sec" }, t("cancel"));
     const del = x ? h("button", { type: "button", class: "danger" }, t("delete")) : null;
-    const form = h("form", { class: "card" }, h("h2", {}, x ? t("edit") + ": " + x.hostname : t("add_host")), a, b, c, d, e, f, save, cancel, del, o);
+    const form = h("form", { class: "card" }, h("h2", {}, x ? t("edit") + ": " + x.hostname : t("add_host")), a, b, c, d, e, f, g, save, cancel, del, o);
     cancel.addEventListener("click", () => detail.replaceChildren());
     if (del) del.addEventListener("click", action(del, o, async () => { if (!confirm(t("confirm"))) return; await api("DELETE", "/api/v1/hosts/" + encodeURIComponent(x.hostname)); detail.replaceChildren(); load(); }));
     form.addEventListener("submit", action(save, o, async () => {
       const v = { hostname: hn.value, room: ro.value, group: gr.value, mac: mc.value, ip: ipx.value, pxe: Number(px.value) };
       if (x) await api("PUT", "/api/v1/hosts/" + encodeURIComponent(x.hostname), v); else await api("POST", "/api/v1/hosts", v);
+      if (ch.value !== ownChain) await api("PUT", "/api/v1/hosts/" + encodeURIComponent(hn.value.trim().toLowerCase()) + "/chain", { chain: ch.value || null });
       detail.replaceChildren(h("div", { class: "msg ok", role: "status" }, t("saved"))); load();
     }));
     detail.replaceChildren(form); hn.focus();
@@ -657,17 +665,20 @@ function setLinboKey(text, key, value) {
   return lines.join("\n");
 }
 async function pageGroups() {
-  const list = h("div", {}), editor = h("div", {}), out = h("div", {});
+  const list = h("div", {}), editor = h("div", {}), out = h("div", {}), chainOut = h("div", { id: "chain-status" });
   const [wn, n] = field(t("name"), { id: "new-group" });
   const nb = h("button", { type: "submit" }, t("new_group"));
   const nf = h("form", { class: "card" }, h("h2", {}, t("new_group")), wn, nb, out);
   nf.addEventListener("submit", action(nb, out, async () => { await api("PUT", "/api/v1/groups/" + encodeURIComponent(n.value.trim()), { description: "" }); const g = n.value.trim(); n.value = ""; await load(); open(g); }));
-  main.append(h("h1", {}, t("groups")), list, editor, nf);
+  main.append(h("h1", {}, t("groups")), list, chainOut, editor, nf);
   async function load() {
     const groups = await api("GET", "/api/v1/groups");
-    list.replaceChildren(table([t("name"), t("startconf"), t("count"), ""], groups.map(g => {
+    list.replaceChildren(table([t("name"), t("startconf"), t("count"), t("chain"), ""], groups.map(g => {
       const e = h("button", { type: "button", class: "sec", "data-group": g.name }, t("edit")); e.addEventListener("click", () => open(g.name));
-      return h("tr", {}, h("td", {}, g.name), h("td", {}, g.has_start_conf ? "✓" : h("span", { class: "warn" }, t("missing"))), h("td", {}, g.hosts), h("td", {}, e));
+      const cs = h("select", { "aria-label": t("chain") + " " + g.name, "data-group-chain": g.name, title: t("chain_hint") });
+      for (const v of ["ipxe", "grub"]) cs.append(h("option", { value: v, selected: v === g.chain }, t("chain_" + v)));
+      cs.addEventListener("change", action(cs, chainOut, async () => { await api("PUT", "/api/v1/groups/" + encodeURIComponent(g.name) + "/chain", { chain: cs.value }); msg(chainOut, t("saved") + ": " + g.name, true); }));
+      return h("tr", {}, h("td", {}, g.name), h("td", {}, g.has_start_conf ? "✓" : h("span", { class: "warn" }, t("missing"))), h("td", {}, g.hosts), h("td", {}, cs), h("td", {}, e));
     })));
   }
   async function open(name) {

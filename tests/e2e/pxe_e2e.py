@@ -13,6 +13,12 @@ Scenarios (each must print its marker with its own MAC on the serial console):
     bios         SeaBIOS + iPXE NIC ROM            -> ProxyDHCP -> HTTP script -> kernel
     uefi         OVMF + iPXE EFI ROM               -> ProxyDHCP -> HTTP script -> kernel
     uefi-native  OVMF native PXE (virtio, no ROM)  -> ProxyDHCP + 4011 -> TFTP snponly.efi -> iPXE -> HTTP
+    grub-bios    host on the GRUB chain, SeaBIOS (iPXE ROM as PXE stack) -> TFTP core.0 (grub-mkimage)
+                 -> grub.cfg -> hostcfg/<mac>.cfg -> group menu -> linbo64 + linbofs64 over HTTP
+    grub-uefi    the same with OVMF's native PXE (virtio) and core.efi
+    grub-reboot  GRUB chain, a LINBO cache disk with a pending "reboot into OS" request in its
+                 grubenv: the network GRUB boots the disk's kernel once, clears the request, and
+                 the next boot is LINBO again
 Negative cases:
     local-boot   registered host with boot mode "local": gets the script, never the kernel
     non-pxe      udhcpc gets its lease from dnsmasq; Bootbox sends it nothing
@@ -42,7 +48,9 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 CACHE = os.environ.get("BOOTBOX_E2E_CACHE", "/var/cache/bootbox/e2e")
 BOX_IP, DHCP_IP = "10.55.0.2", "10.55.0.1"
-HTTP = f"http://{BOX_IP}:8080"
+# Port 80, as on the appliance: GRUB 2.06 speaks HTTP to port 80 only.
+HTTP_PORT = 80
+HTTP = f"http://{BOX_IP}"
 PREFIX = f"bbe2e{os.getpid() % 100000}"
 NS_LAN, NS_DHCP, NS_BOX, NS_CLI = (f"{PREFIX}-{n}" for n in ("lan", "dhcp", "box", "cli"))
 VM_TIMEOUT = int(os.environ.get("E2E_VM_TIMEOUT", "240"))
@@ -54,6 +62,9 @@ MACS = {
     "local-boot": "52:54:00:e2:e0:04",
     "box-off": "52:54:00:e2:e0:05",
     "full-dhcp": "52:54:00:e2:e0:06",
+    "grub-bios": "52:54:00:e2:e0:07",
+    "grub-uefi": "52:54:00:e2:e0:08",
+    "grub-reboot": "52:54:00:e2:e0:09",
 }
 FULL_DHCP_IP = "10.55.0.77"
 CLIENT_MAC = "52:54:00:e2:e0:99"
@@ -130,6 +141,7 @@ NIC=$(ls /sys/class/net | grep -v '^lo$' | head -n1)
 MAC=$(cat /sys/class/net/$NIC/address)
 PLATFORM=pcbios; [ -d /sys/firmware/efi ] && PLATFORM=efi
 echo "BOOTBOX-E2E-OK mac=$MAC nic=$NIC platform=$PLATFORM group=$(arg hostgroup) host=$(arg hostname) server=$(arg server)"
+echo "BOOTBOX-E2E-CMDLINE $(cat /proc/cmdline)"
 ip link set "$NIC" up
 udhcpc -i "$NIC" -n -q -t 10 -s /bin/dhcp-script >/dev/null 2>&1
 CB=$(arg bootbox.callback)
@@ -210,6 +222,8 @@ def prepare_data(bootbox, data, vmlinuz, modules):
         fh.write(START_CONF)
     run([bootbox, "--data", data, "import", "linuxmuster", src], stdout=subprocess.DEVNULL)
     run([bootbox, "--data", data, "hosts", "boot", "pc-local-boot", "local"], stdout=subprocess.DEVNULL)
+    for name in ("grub-bios", "grub-uefi", "grub-reboot"):
+        run([bootbox, "--data", data, "hosts", "chain", f"pc-{name}", "grub"], stdout=subprocess.DEVNULL)
     token = run([bootbox, "--data", data, "tokens", "create", "e2e", "--scope", "images"], capture_output=True).stdout.strip()
     with open(os.path.join(data, "..", "token"), "w") as fh:
         fh.write(token)
@@ -307,7 +321,7 @@ log-facility={work}/dhcpsrv.log
 def start_bootbox(procs, bootbox, data, work, dhcp=("--dhcp", "proxy")):
     logf = open(os.path.join(work, "bootbox.log"), "a")
     env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "info,bootbox_proxydhcp=debug,bootbox_tftp=debug"))
-    p = procs.start(ns(NS_BOX, bootbox, "--data", data, "serve", "--http", "0.0.0.0:8080",
+    p = procs.start(ns(NS_BOX, bootbox, "--data", data, "serve", "--http", f"0.0.0.0:{HTTP_PORT}",
                        "--interface", "eth0", "--server-ip", BOX_IP, *dhcp, "--tftp", "--torrent"),
                     stdout=logf, stderr=logf, env=env)
     for _ in range(100):
@@ -320,17 +334,19 @@ def start_bootbox(procs, bootbox, data, work, dhcp=("--dhcp", "proxy")):
 
 
 def box_get(path):
-    r = run(ns(NS_BOX, "curl", "-fsS", "--max-time", "5", f"http://127.0.0.1:8080{path}"), check=False, capture_output=True)
+    r = run(ns(NS_BOX, "curl", "-fsS", "--max-time", "5", f"http://127.0.0.1:{HTTP_PORT}{path}"), check=False, capture_output=True)
     return r.stdout if r.returncode == 0 else None
 
 
 # ---------------------------------------------------------------- VMs
 
 
-def qemu_cmd(kind, mac, tap, work):
+def qemu_cmd(kind, mac, tap, work, disk=None):
     base = ["qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-smp", "1", "-display", "none", "-vga", "std",
             "-monitor", "none", "-chardev", "stdio,id=ser0,signal=off", "-serial", "chardev:ser0", "-no-reboot",
             "-netdev", f"tap,id=lan,ifname={tap},script=no,downscript=no"]
+    if disk:
+        base += ["-drive", f"file={disk},format=raw,if=ide"]
     if kind == "bios":
         sercon = os.path.join(work, "sercon-port.bin")
         with open(sercon, "wb") as fh:
@@ -345,10 +361,10 @@ def qemu_cmd(kind, mac, tap, work):
                    "-drive", f"if=pflash,format=raw,unit=1,file={vars_copy}", "-device", nic]
 
 
-def boot_vm(procs, kind, mac, tap, work, until, timeout=VM_TIMEOUT):
+def boot_vm(procs, kind, mac, tap, work, until, timeout=VM_TIMEOUT, disk=None, log_name=None):
     """Runs a VM until a serial line matches `until` (or it exits / times out). Returns the serial text."""
-    serial_path = os.path.join(work, f"serial-{mac.replace(':', '')}.log")
-    p = procs.start(ns(NS_LAN, *qemu_cmd(kind, mac, tap, work)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    serial_path = os.path.join(work, log_name or f"serial-{mac.replace(':', '')}.log")
+    p = procs.start(ns(NS_LAN, *qemu_cmd(kind, mac, tap, work, disk)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL)
     lines, hit = [], threading.Event()
 
@@ -418,6 +434,94 @@ def case_boot(ctx, kind):
     with open(os.path.join(ctx["work"], "dhcpsrv.log"), errors="replace") as fh:
         if not re.search(rf"DHCPACK\(eth0\) \S+ {mac}", fh.read()):
             problems.append("the router (dnsmasq) did not give this PC its address")
+    return problems
+
+
+def case_grub(ctx, name):
+    """A host on the GRUB chain: the firmware gets the box's GRUB core (built by
+    `bootbox serve` with grub-mkimage), GRUB loads the box's grub.cfg, finds the
+    host's menu by MAC and boots LINBO's kernel with the group's KernelOptions."""
+    if not shutil.which("grub-mkimage"):
+        return ["grub-mkimage missing (grub-common, grub-pc-bin, grub-efi-amd64-bin)"]
+    mac = MACS[name]
+    kind = "bios" if name == "grub-bios" else "uefi-native"
+    core = "boot/grub/i386-pc/core.0" if kind == "bios" else "boot/grub/x86_64-efi/core.efi"
+    out = boot_vm(ctx["procs"], kind, mac, ctx["taps"][name], ctx["work"], r"BOOTBOX-E2E-CALLBACK-OK")
+    problems = []
+    if not re.search(rf"BOOTBOX-E2E-OK mac={mac}", out, re.I):
+        problems.append("no marker on the serial console")
+    m = re.search(r"BOOTBOX-E2E-CMDLINE (.*)", out)
+    cmdline = m.group(1) if m else ""
+    # The group menu's LINBO entry: the group's KernelOptions, netboot, the box.
+    for want in ("console=ttyS0,115200", "netboot", f"bootboxserver={BOX_IP}", f"bootbox.callback={HTTP}/booted"):
+        if want not in cmdline.split():
+            problems.append(f"kernel command line lacks {want}: {cmdline!r}")
+    if "BOOTBOX-E2E-CALLBACK-OK callback-ack" not in out:
+        problems.append("no callback to the box")
+    steps = wait_steps(mac, ["offer", "booted"])
+    events = timeline(mac)["events"]
+    if not any(e["step"] in ("offer", "ack") and core in e["detail"] for e in events):
+        problems.append(f"the box did not offer {core} ({[(e['step'], e['detail']) for e in events]})")
+    if "script" in steps:
+        problems.append("the PC fetched the iPXE script although it is on the GRUB chain")
+    return problems
+
+
+def os_disk(work, vmlinuz_path, initrd_path):
+    """A PC's disk as LINBO leaves it before "reboot into OS": one ext4 file system (label e2eos)
+    holding LINBO's cache marker /start.conf, an OS kernel + initrd under /boot, and the cache's
+    boot/grub/grubenv with the pending request (LINBO's reboot_* variables)."""
+    root = os.path.join(work, "osdisk")
+    os.makedirs(os.path.join(root, "boot", "grub"))
+    with open(os.path.join(root, "start.conf"), "w") as fh:
+        fh.write(START_CONF)
+    shutil.copy(vmlinuz_path, os.path.join(root, "boot", "vmlinuz"))
+    shutil.copy(initrd_path, os.path.join(root, "boot", "initrd.img"))
+    env = os.path.join(root, "boot", "grub", "grubenv")
+    run(["grub-editenv", env, "create"])
+    run(["grub-editenv", env, "set", "reboot_label=e2eos", "reboot_kernel=/boot/vmlinuz",
+         "reboot_initrd=/boot/initrd.img", "reboot_append=console=ttyS0,115200 panic=-1 bootbox.rebooted=yes"])
+    disk = os.path.join(work, "osdisk.img")
+    run(["mkfs.ext4", "-q", "-F", "-L", "e2eos", "-O", "^metadata_csum", "-d", root, disk, "96M"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return disk
+
+
+def grubenv_of(disk):
+    out = run(["debugfs", "-R", "cat /boot/grub/grubenv", disk], capture_output=True, check=False).stdout
+    return dict(l.split("=", 1) for l in out.splitlines() if "=" in l and not l.startswith("#"))
+
+
+def case_grub_reboot(ctx):
+    """LINBO's "reboot into OS" over the GRUB chain: the network GRUB finds the local cache,
+    honours its grubenv request once (boots the OS kernel from the disk), clears it, and the
+    next boot is LINBO from the network again."""
+    for tool in ("grub-mkimage", "grub-editenv", "mkfs.ext4", "debugfs"):
+        if not shutil.which(tool):
+            return [f"{tool} missing (grub-common, grub-pc-bin, e2fsprogs)"]
+    mac, work = MACS["grub-reboot"], ctx["work"]
+    linbo = os.path.join(ctx["data"], "linbo")
+    disk = os_disk(work, os.path.join(linbo, "linbo64"), os.path.join(linbo, "linbofs64"))
+    problems = []
+    if grubenv_of(disk).get("reboot_label") != "e2eos":
+        return [f"test disk has no pending request: {grubenv_of(disk)}"]
+    first = boot_vm(ctx["procs"], "bios", mac, ctx["taps"]["grub-reboot"], work, r"BOOTBOX-E2E-CMDLINE",
+                    disk=disk, log_name="serial-grub-reboot-1.log")
+    m = re.search(r"BOOTBOX-E2E-CMDLINE (.*)", first)
+    words = m.group(1).split() if m else []
+    if "bootbox.rebooted=yes" not in words:
+        problems.append(f"first boot did not start the disk's OS kernel: {words}")
+    if "netboot" in words:
+        problems.append("first boot started LINBO although a reboot request was pending")
+    env = grubenv_of(disk)
+    left = {k: v for k, v in env.items() if k.startswith("reboot_") and v}
+    if left:
+        problems.append(f"the request was not cleared in the cache's grubenv: {left}")
+    second = boot_vm(ctx["procs"], "bios", mac, ctx["taps"]["grub-reboot"], work, r"BOOTBOX-E2E-CMDLINE",
+                     disk=disk, log_name="serial-grub-reboot-2.log")
+    m = re.search(r"BOOTBOX-E2E-CMDLINE (.*)", second)
+    words = m.group(1).split() if m else []
+    if "bootbox.rebooted=yes" in words or "netboot" not in words:
+        problems.append(f"second boot was not LINBO from the network: {words}")
     return problems
 
 
@@ -491,7 +595,7 @@ def case_torrent(ctx):
     token = open(os.path.join(ctx["data"], "..", "token")).read().strip()
     r = run(ns(NS_BOX, "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H", f"Authorization: Bearer {token}",
                "-H", f"X-Image-Sha256: {want}", "--upload-file", image,
-               "http://127.0.0.1:8080/api/v1/images/e2eimg/files/e2eimg.qcow2"), capture_output=True, check=False)
+               f"http://127.0.0.1:{HTTP_PORT}/api/v1/images/e2eimg/files/e2eimg.qcow2"), capture_output=True, check=False)
     if r.stdout.strip() != "201":
         return [f"upload answered {r.stdout.strip()} {r.stderr.strip()[:200]}"]
     hash_url = "/linbo/images/e2eimg/e2eimg.qcow2.hash"
@@ -601,6 +705,9 @@ CASES = {
     "bios": lambda c: case_boot(c, "bios"),
     "uefi": lambda c: case_boot(c, "uefi"),
     "uefi-native": lambda c: case_boot(c, "uefi-native"),
+    "grub-bios": lambda c: case_grub(c, "grub-bios"),
+    "grub-uefi": lambda c: case_grub(c, "grub-uefi"),
+    "grub-reboot": case_grub_reboot,
     "local-boot": case_local_boot,
     "non-pxe": case_non_pxe,
     "linbo-files": case_linbo_files,

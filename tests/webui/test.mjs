@@ -206,10 +206,23 @@ await test("hosts page filters, edits and shows the timeline", async () => {
   await labelsOk();
   await shot("10-hosts");
   await page.fill("#detail-ip", "10.0.101.33");
+  await page.selectOption("#detail-chain", "grub");
   await page.click("#host-save");
   await page.waitForSelector("text=Saved.");
   const h = (await apiGet("/api/v1/hosts?q=r101-pc03"))[0];
   assert(h.ip === "10.0.101.33", "host edited: " + JSON.stringify(h));
+  assert(h.chain === "grub" && h.effective_chain === "grub", "boot chain set: " + JSON.stringify(h));
+  await until(async () => (await page.locator("td[data-chain=grub]").count()) === 1, "GRUB shown in the list");
+});
+
+await test("groups page sets a group's boot chain", async () => {
+  await go("/groups");
+  await page.selectOption("select[data-group-chain=win11]", "grub");
+  await page.waitForSelector("#chain-status .ok");
+  const g = (await apiGet("/api/v1/groups")).find(x => x.name === "win11");
+  assert(g && g.chain === "grub", "group chain saved: " + JSON.stringify(g));
+  await page.selectOption("select[data-group-chain=win11]", "ipxe");
+  await until(async () => (await apiGet("/api/v1/groups")).find(x => x.name === "win11").chain === "ipxe", "group chain back to iPXE");
 });
 
 const GOOD = "[LINBO]\nServer = 10.0.0.5\nGroup = win11\nCache = /dev/sda4\nRootTimeout = 600\nSystemType = efi64\nDownloadType = rsync\nKernelOptions = quiet splash\n";

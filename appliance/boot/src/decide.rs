@@ -1,6 +1,6 @@
 //! The DHCP-level decision: answer or not, and with what.
 
-use bootbox_store::{BootMode, BootView};
+use bootbox_store::{BootChain, BootMode, BootView};
 
 use crate::{BootConfig, UnknownPolicy};
 
@@ -54,6 +54,10 @@ pub enum DhcpAnswer {
 ///
 /// - PXE flag 0 in devices.csv → no answer (LINBO's rule).
 /// - Unknown MAC → answer per [`UnknownPolicy`].
+/// - A registered host on the GRUB chain ([`effective_chain`]) with BIOS
+///   or x64 UEFI firmware → LINBO's network GRUB core by TFTP (when the box
+///   has one), which loads `boot/grub/grub.cfg`; also when the NIC's PXE
+///   stack is an iPXE ROM.
 /// - iPXE (already chain-loaded or in the NIC ROM) → the script URL, which
 ///   breaks the chainload loop.
 /// - UEFI HTTP boot → the URL of the x64 iPXE binary over HTTP.
@@ -81,6 +85,18 @@ pub fn dhcp_answer(
         }
         _ => {}
     }
+    // Before the iPXE check: a NIC ROM that is iPXE is only the PXE stack
+    // here, and GRUB does no DHCP of its own, so there is no loop to break.
+    if view.map(effective_chain) == Some(BootChain::Grub) {
+        let core = match firmware {
+            Firmware::Bios => cfg.nbp.grub_bios.as_ref(),
+            Firmware::EfiX64 => cfg.nbp.grub_efi_x64.as_ref(),
+            _ => None,
+        };
+        if let Some(core) = core {
+            return DhcpAnswer::Tftp(core.clone());
+        }
+    }
     if is_ipxe {
         return DhcpAnswer::Url(cfg.script_url());
     }
@@ -103,6 +119,14 @@ pub fn effective_mode(view: &BootView) -> BootMode {
         .boot
         .clone()
         .unwrap_or_else(|| view.group_settings.boot.clone())
+}
+
+/// The boot chain in force for a registered host: host setting, else group
+/// setting (iPXE unless set).
+pub fn effective_chain(view: &BootView) -> BootChain {
+    view.host_settings
+        .chain
+        .unwrap_or(view.group_settings.chain)
 }
 
 #[cfg(test)]
@@ -168,6 +192,50 @@ pub(crate) mod tests {
             dhcp_answer(Some(&v), Firmware::Other(2), false, &c),
             DhcpAnswer::Ignore { .. }
         ));
+    }
+
+    #[test]
+    fn grub_chain_per_host_or_group() {
+        let mut c = cfg();
+        let mut v = view(1);
+        v.group_settings.chain = BootChain::Grub;
+        assert_eq!(
+            dhcp_answer(Some(&v), Firmware::Bios, false, &c),
+            DhcpAnswer::Tftp("boot/grub/i386-pc/core.0".into())
+        );
+        assert_eq!(
+            dhcp_answer(Some(&v), Firmware::EfiX64, false, &c),
+            DhcpAnswer::Tftp("boot/grub/x86_64-efi/core.efi".into())
+        );
+        // No GRUB for these: iPXE as before.
+        assert_eq!(
+            dhcp_answer(Some(&v), Firmware::EfiIa32, false, &c),
+            DhcpAnswer::Tftp("boot/ipxe/snponly-i386.efi".into())
+        );
+        // An iPXE NIC ROM is only the PXE stack: GRUB all the same.
+        assert_eq!(
+            dhcp_answer(Some(&v), Firmware::Bios, true, &c),
+            DhcpAnswer::Tftp("boot/grub/i386-pc/core.0".into())
+        );
+        // The host overrides its group.
+        v.host_settings.chain = Some(BootChain::Ipxe);
+        assert_eq!(
+            dhcp_answer(Some(&v), Firmware::Bios, false, &c),
+            DhcpAnswer::Tftp("boot/ipxe/undionly.kpxe".into())
+        );
+        v.host_settings.chain = Some(BootChain::Grub);
+        v.group_settings.chain = BootChain::Ipxe;
+        // A box without a GRUB core falls back to iPXE.
+        c.nbp.grub_bios = None;
+        assert_eq!(
+            dhcp_answer(Some(&v), Firmware::Bios, false, &c),
+            DhcpAnswer::Tftp("boot/ipxe/undionly.kpxe".into())
+        );
+        // Unknown PCs always get iPXE.
+        assert_eq!(
+            dhcp_answer(None, Firmware::EfiX64, false, &c),
+            DhcpAnswer::Tftp("boot/ipxe/snponly.efi".into())
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //!   case) → `start.conf.<group>` for hosts with a PXE flag;
 //! - GRUB's network configs ([`crate::grub`]): `boot/grub/grub.cfg`,
 //!   `boot/grub/<group>.cfg` for groups with PXE hosts, and the host links
-//!   `boot/grub/hostcfg/<host>.cfg` → `../<group>.cfg`. A GRUB file an
+//!   `boot/grub/hostcfg/<host>.cfg` and `boot/grub/hostcfg/<mac>.cfg`
+//!   → `../<group>.cfg`. A GRUB file an
 //!   admin wrote (no bootbox marker, not rendered before) is left alone.
 //!
 //! Writes are atomic (temp file + rename), unchanged files are not
@@ -181,16 +182,22 @@ fn render_grub(
         .iter()
         .filter(|h| h.pxe.is_pxe() && menus.contains(&h.group))
     {
-        let name = format!("boot/grub/hostcfg/{}.cfg", h.hostname);
-        let path = linbo.join(&name);
-        // A regular file there is the admin's custom host menu.
-        if fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
-            continue;
+        // By name (DHCP option 12) and by MAC (`$net_default_mac`, lower
+        // case with colons): in ProxyDHCP mode GRUB sees only the school's
+        // DHCP answer, which usually names neither host nor group.
+        let by_mac = h.mac.to_string().to_ascii_lowercase();
+        for key in [h.hostname.clone(), by_mac] {
+            let name = format!("boot/grub/hostcfg/{key}.cfg");
+            let path = linbo.join(&name);
+            // A regular file there is the admin's custom host menu.
+            if fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+                continue;
+            }
+            if link_if_changed(&path, &format!("../{}.cfg", h.group))? {
+                report.written.push(name.clone());
+            }
+            wanted.insert(name);
         }
-        if link_if_changed(&path, &format!("../{}.cfg", h.group))? {
-            report.written.push(name.clone());
-        }
-        wanted.insert(name);
     }
     Ok(())
 }
@@ -265,11 +272,16 @@ mod tests {
                 "boot/grub/grub.cfg",
                 "boot/grub/win11.cfg",
                 "boot/grub/hostcfg/pc1.cfg",
+                "boot/grub/hostcfg/00:1a:2b:3c:4d:5e.cfg",
             ]
         );
-        assert!(fs::read_to_string(root.join("boot/grub/hostcfg/pc1.cfg"))
-            .expect("via link")
-            .starts_with(grub::MARKER));
+        for link in ["pc1", "00:1a:2b:3c:4d:5e"] {
+            assert!(
+                fs::read_to_string(root.join(format!("boot/grub/hostcfg/{link}.cfg")))
+                    .expect("via link")
+                    .starts_with(grub::MARKER)
+            );
+        }
         assert_eq!(
             fs::read_to_string(root.join("start.conf-10.0.0.5")).expect("via link"),
             "[LINBO]\nGroup = win11\n"
@@ -283,7 +295,7 @@ mod tests {
 
         // The group goes away: its files go, the admin's file stays.
         let r = render(root, &[], &hosts, &src).expect("render");
-        assert_eq!(r.removed.len(), 5, "{r:?}");
+        assert_eq!(r.removed.len(), 6, "{r:?}");
         assert!(
             root.join("boot/grub/grub.cfg").exists(),
             "main config stays"

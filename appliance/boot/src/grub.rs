@@ -54,11 +54,15 @@ impl LinboSource {
     }
 
     /// GRUB device prefix for files of the LINBO tree.
+    ///
+    /// HTTP only on port 80: GRUB 2.06 (Debian 12's, which builds the
+    /// cores) always connects its `http` device to port 80 and has no
+    /// syntax for another port, so a box serving HTTP elsewhere hands
+    /// GRUB the files over TFTP.
     fn device(&self) -> String {
         match self.http_port {
             Some(80) => "(http,${net_default_server})/linbo".to_string(),
-            Some(port) => format!("(http,${{net_default_server}}:{port})/linbo"),
-            None => "(tftp)".to_string(),
+            _ => "(tftp)".to_string(),
         }
     }
 }
@@ -219,10 +223,20 @@ else
     if [ -z \"$host\" -a -n \"$try_host\" ]; then set host=\"$try_host\"; fi
   done
 fi
-if [ -n \"$host\" -a -f \"$prefix/hostcfg/$host.cfg\" ]; then
+# No `-f` tests on the network: GRUB cannot list a TFTP or HTTP directory,
+# so they are always false. A missing file makes configfile fail and return.
+if [ -n \"$host\" ]; then
   configfile \"$prefix/hostcfg/$host.cfg\"
 fi
-if [ -n \"$group\" -a -f \"$prefix/$group.cfg\" ]; then
+# ProxyDHCP: the school's DHCP names neither host nor group; the box renders
+# hostcfg/<mac>.cfg for every registered PC (lower case, colons).
+set mac=\"$net_default_mac\"
+if [ -z \"$mac\" ]; then set mac=\"$net_pxe_mac\"; fi
+if [ -z \"$mac\" ]; then set mac=\"$net_efinet0_mac\"; fi
+if [ -n \"$mac\" ]; then
+  configfile \"$prefix/hostcfg/$mac.cfg\"
+fi
+if [ -n \"$group\" ]; then
   configfile \"$prefix/$group.cfg\"
 fi
 if [ -n \"$cache\" -a -f ($cache)/boot/grub/custom.cfg ]; then
@@ -480,8 +494,18 @@ mod tests {
         assert!(cfg.starts_with(MARKER));
         assert!(cfg.contains("search --no-floppy --label --set=cacheroot 'cache'"));
         assert!(cfg.contains("linux /linbo64 quiet splash localboot bootboxserver=10.0.0.5\n"));
-        assert!(cfg.contains(
-            "(http,${net_default_server}:8080)/linbo/linbo64 quiet splash netboot bootboxserver=10.0.0.5\n"
+        // GRUB 2.06 speaks HTTP to port 80 only: elsewhere LINBO comes over TFTP.
+        assert!(cfg.contains("(tftp)/linbo64 quiet splash netboot bootboxserver=10.0.0.5\n"));
+        let on_80 = group_cfg(
+            "g1",
+            &conf,
+            &LinboSource {
+                http_port: Some(80),
+                server_ip: Some(Ipv4Addr::new(10, 0, 0, 5)),
+            },
+        );
+        assert!(on_80.contains(
+            "(http,${net_default_server})/linbo/linbo64 quiet splash netboot bootboxserver=10.0.0.5\n"
         ));
         assert!(cfg.contains("netboot linbocmd=start:1 bootboxserver=10.0.0.5\n"));
         for title in ["Start", "Linbo-Start", "Sync+Start", "Neu+Start"] {

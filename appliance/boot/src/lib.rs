@@ -18,12 +18,13 @@
 pub mod decide;
 pub mod files;
 pub mod grub;
+pub mod grubcore;
 pub mod script;
 pub mod timeline;
 
 use std::net::Ipv4Addr;
 
-pub use decide::{dhcp_answer, DhcpAnswer, Firmware};
+pub use decide::{dhcp_answer, effective_chain, DhcpAnswer, Firmware};
 pub use script::ipxe_script;
 
 /// What to do with PCs whose MAC is not registered.
@@ -65,6 +66,12 @@ pub struct NbpFiles {
     pub efi_ia32: String,
     /// ARM64 UEFI.
     pub efi_arm64: String,
+    /// LINBO's network GRUB for legacy BIOS PXE, for hosts on the GRUB
+    /// chain ([`bootbox_store::BootChain::Grub`]); `None` when the box has
+    /// no GRUB core (those hosts then get iPXE).
+    pub grub_bios: Option<String>,
+    /// LINBO's network GRUB for x64 UEFI (see `grub_bios`).
+    pub grub_efi_x64: Option<String>,
 }
 
 impl Default for NbpFiles {
@@ -74,6 +81,8 @@ impl Default for NbpFiles {
             efi_x64: "boot/ipxe/snponly.efi".into(),
             efi_ia32: "boot/ipxe/snponly-i386.efi".into(),
             efi_arm64: "boot/ipxe/snponly-arm64.efi".into(),
+            grub_bios: Some(grubcore::CorePlatform::Pc.core_path().into()),
+            grub_efi_x64: Some(grubcore::CorePlatform::Efi.core_path().into()),
         }
     }
 }

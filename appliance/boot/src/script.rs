@@ -226,6 +226,7 @@ mod tests {
         let mut v = view(1);
         v.host_settings = HostSettings {
             boot: Some(BootMode::Local),
+            ..Default::default()
         };
         let mac = MacAddr([0, 0, 0, 0, 0, 1]);
         let s = ipxe_script(Some(&v), mac, &cfg());
@@ -252,6 +253,7 @@ mod tests {
                 initrd: "test/initrd.img".into(),
                 cmdline: "console=ttyS0".into(),
             }),
+            ..Default::default()
         };
         let s = ipxe_script(Some(&v), MacAddr([0; 6]), &cfg());
         assert!(s.contains("kernel http://10.0.0.2:8080/linbo/test/vmlinuz initrd=initrd.img console=ttyS0 || goto failed"), "{s}");
@@ -265,6 +267,7 @@ mod tests {
                 initrd: String::new(),
                 cmdline: "a\nchain http://evil".into(),
             }),
+            ..Default::default()
         };
         let s = ipxe_script(Some(&v), MacAddr([0; 6]), &cfg());
         assert!(!s.contains("evil") && s.contains("exit 1"), "{s}");

@@ -61,6 +61,10 @@ pub enum Command {
     /// and the box side (enrol, sync, status).
     #[command(subcommand)]
     Central(crate::commands::central::CentralCommand),
+    /// LINBO's network GRUB cores (BIOS core.0, x64 EFI core.efi), built
+    /// with Debian's grub-mkimage.
+    #[command(subcommand)]
+    Grub(crate::commands::grub::GrubCommand),
 }
 
 /// `bootbox tokens …`.
@@ -95,6 +99,15 @@ pub enum GroupsCommand {
         /// Boot mode (`group` is not valid here).
         #[command(flatten)]
         boot: BootArgs,
+    },
+    /// Set the group's first-stage loader: ipxe (default) or grub (LINBO's
+    /// network GRUB, needed to honour pending "reboot into OS" requests).
+    Chain {
+        /// Group name.
+        group: String,
+        /// ipxe or grub (`group` is not valid here).
+        #[arg(value_enum)]
+        chain: ChainArg,
     },
 }
 
@@ -329,6 +342,15 @@ pub enum HostsCommand {
         /// Hostname.
         hostname: String,
     },
+    /// Set the host's first-stage loader: ipxe, grub (LINBO's network GRUB)
+    /// or group (follow its group).
+    Chain {
+        /// Hostname.
+        hostname: String,
+        /// ipxe, grub or group.
+        #[arg(value_enum)]
+        chain: ChainArg,
+    },
     /// Set what the host boots over the network: linbo, local, menu,
     /// custom (with --kernel/--initrd/--cmdline) or group (follow its group).
     Boot {
@@ -355,6 +377,28 @@ pub struct BootArgs {
     /// Custom kernel command line.
     #[arg(long, default_value = "")]
     pub cmdline: String,
+}
+
+/// Boot chains on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ChainArg {
+    /// iPXE and the box's iPXE script (default).
+    Ipxe,
+    /// LINBO's network GRUB (boot/grub/i386-pc/core.0, x86_64-efi/core.efi).
+    Grub,
+    /// No host override: use the group's chain.
+    Group,
+}
+
+impl ChainArg {
+    /// The registry value; `None` means "follow the group".
+    pub fn chain(self) -> Option<bootbox_store::BootChain> {
+        match self {
+            Self::Ipxe => Some(bootbox_store::BootChain::Ipxe),
+            Self::Grub => Some(bootbox_store::BootChain::Grub),
+            Self::Group => None,
+        }
+    }
 }
 
 /// Boot modes on the command line.

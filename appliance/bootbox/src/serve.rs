@@ -131,6 +131,23 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
         .await
         .with_context(|| format!("cannot listen on {} (in use? try --http)", args.http))?;
     let local = listener.local_addr()?;
+    // LINBO's network GRUB for hosts on the GRUB chain: built (or rebuilt
+    // for a new address or GRUB version) before any PC is answered;
+    // without Debian's GRUB packages those hosts get iPXE.
+    let linbo_dir = dir.linbo();
+    let server_for_grub = plan.server_ip;
+    let cores = tokio::task::spawn_blocking(move || {
+        crate::commands::grub::ensure_at_start(&linbo_dir, server_for_grub)
+    })
+    .await
+    .unwrap_or_default();
+    let mut nbp = NbpFiles::default();
+    if !cores.contains(&bootbox_boot::grubcore::CorePlatform::Pc) {
+        nbp.grub_bios = None;
+    }
+    if !cores.contains(&bootbox_boot::grubcore::CorePlatform::Efi) {
+        nbp.grub_efi_x64 = None;
+    }
     let boot_cfg = BootConfig {
         server_ip: plan.server_ip.unwrap_or(match local {
             SocketAddr::V4(a) if !a.ip().is_unspecified() => *a.ip(),
@@ -138,7 +155,7 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
         }),
         http_port: local.port(),
         unknown: UnknownPolicy::Register,
-        nbp: NbpFiles::default(),
+        nbp,
     };
     let recorder = Recorder::start(store.clone(), Duration::from_secs(30));
     let metrics = Arc::new(bootbox_web::Metrics::new());
@@ -368,13 +385,10 @@ async fn serve(dir: &DataDir, store: Arc<Store>, args: &ServeArgs) -> Result<()>
     crate::commands::firmware::confirm_when_healthy(local, store.clone());
     let http_stop = stop_rx.clone();
     tasks.spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(wait_stop(http_stop))
-        .await
-        .context("HTTP server failed")
+        let listener = listener.into_std().context("HTTP listener")?;
+        bootbox_web::listen::serve_http(listener, app, wait_stop(http_stop))
+            .await
+            .context("HTTP server failed")
     });
 
     // Run until a signal, or until a server fails.

@@ -197,12 +197,30 @@ pub enum BootMode {
     },
 }
 
+/// Which first-stage loader the firmware gets over TFTP.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BootChain {
+    /// iPXE (`boot/ipxe/…`), which fetches the box's iPXE script: the
+    /// default, every boot mode works and shows up in the timeline.
+    #[default]
+    Ipxe,
+    /// LINBO's network GRUB (`boot/grub/i386-pc/core.0`,
+    /// `boot/grub/x86_64-efi/core.efi`) with the rendered
+    /// `boot/grub/grub.cfg`: honours pending "reboot into OS" requests in
+    /// the client cache's grubenv, then the host's or group's GRUB menu.
+    Grub,
+}
+
 /// Bootbox's own per-host settings (devices.csv has no column for them).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct HostSettings {
     /// Overrides the group's boot mode when set.
     pub boot: Option<BootMode>,
+    /// Overrides the group's boot chain when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain: Option<BootChain>,
 }
 
 /// Bootbox's own per-group settings.
@@ -211,6 +229,8 @@ pub struct HostSettings {
 pub struct GroupSettings {
     /// Boot mode of the group's hosts.
     pub boot: BootMode,
+    /// First-stage loader of the group's hosts (iPXE unless set).
+    pub chain: BootChain,
 }
 
 /// One step of a PC's network boot, as seen by the box.

@@ -303,16 +303,34 @@ impl Store {
         settings: HostSettings,
         actor: &str,
     ) -> Result<()> {
+        self.update_host_settings(hostname, actor, |s| *s = settings)
+            .map(|_| ())
+    }
+
+    /// Changes Bootbox's settings of an existing host in one transaction
+    /// (read, `change`, write, audit) and returns the new settings.
+    pub fn update_host_settings(
+        &self,
+        hostname: &str,
+        actor: &str,
+        change: impl FnOnce(&mut HostSettings),
+    ) -> Result<HostSettings> {
+        let txn = self.db.begin_write()?;
+        if tables::get(&txn.open_table(HOSTS)?, "hosts", hostname)?.is_none() {
+            return Err(not_found("host", hostname));
+        }
+        let mut table = txn.open_table(HOST_SETTINGS)?;
+        let mut settings = tables::get(&table, "host_settings", hostname)?.unwrap_or_default();
+        change(&mut settings);
+        tables::put(&mut table, hostname, settings.clone())?;
+        drop(table);
         let msg = format!(
-            "boot settings of host {hostname} changed to {:?}",
-            settings.boot
+            "boot settings of host {hostname} changed to {:?}, chain {:?}",
+            settings.boot, settings.chain
         );
-        self.write(actor, "host.settings", msg, |txn| {
-            if tables::get(&txn.open_table(HOSTS)?, "hosts", hostname)?.is_none() {
-                return Err(not_found("host", hostname));
-            }
-            tables::put(&mut txn.open_table(HOST_SETTINGS)?, hostname, settings)
-        })
+        append_event(&txn, Event::audit(actor, "host.settings", msg))?;
+        txn.commit()?;
+        Ok(settings)
     }
 
     /// Bootbox's settings of a group (defaults when none were set).
@@ -331,16 +349,34 @@ impl Store {
         settings: GroupSettings,
         actor: &str,
     ) -> Result<()> {
+        self.update_group_settings(name, actor, |s| *s = settings)
+            .map(|_| ())
+    }
+
+    /// Changes Bootbox's settings of an existing group in one transaction
+    /// (read, `change`, write, audit) and returns the new settings.
+    pub fn update_group_settings(
+        &self,
+        name: &str,
+        actor: &str,
+        change: impl FnOnce(&mut GroupSettings),
+    ) -> Result<GroupSettings> {
+        let txn = self.db.begin_write()?;
+        if tables::get(&txn.open_table(GROUPS)?, "groups", name)?.is_none() {
+            return Err(not_found("group", name));
+        }
+        let mut table = txn.open_table(GROUP_SETTINGS)?;
+        let mut settings = tables::get(&table, "group_settings", name)?.unwrap_or_default();
+        change(&mut settings);
+        tables::put(&mut table, name, settings.clone())?;
+        drop(table);
         let msg = format!(
-            "boot settings of group {name} changed to {:?}",
-            settings.boot
+            "boot settings of group {name} changed to {:?}, chain {:?}",
+            settings.boot, settings.chain
         );
-        self.write(actor, "group.settings", msg, |txn| {
-            if tables::get(&txn.open_table(GROUPS)?, "groups", name)?.is_none() {
-                return Err(not_found("group", name));
-            }
-            tables::put(&mut txn.open_table(GROUP_SETTINGS)?, name, settings)
-        })
+        append_event(&txn, Event::audit(actor, "group.settings", msg))?;
+        txn.commit()?;
+        Ok(settings)
     }
 
     /// Everything the boot decision for `mac` needs, read in one snapshot.

@@ -402,6 +402,7 @@ fn boot_settings_follow_the_host() {
     s.add_host(host("pc1", 1, None), "t").expect("add");
     let local = HostSettings {
         boot: Some(BootMode::Local),
+        ..Default::default()
     };
     s.set_host_settings("pc1", local.clone(), "t").expect("set");
     assert!(s.set_host_settings("nope", local.clone(), "t").is_err());
@@ -409,6 +410,7 @@ fn boot_settings_follow_the_host() {
         "g1",
         GroupSettings {
             boot: BootMode::Menu,
+            ..Default::default()
         },
         "t",
     )

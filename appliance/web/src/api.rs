@@ -24,7 +24,7 @@ use bootbox_linbo::startconf::StartConf;
 use bootbox_linbo::{names, MacAddr};
 use bootbox_store::tokens::Scope;
 use bootbox_store::users::Enrolment;
-use bootbox_store::{ClientStatus, Group, ImportBatch, MergeStrategy, Room, StoreError};
+use bootbox_store::{BootChain, ClientStatus, Group, ImportBatch, MergeStrategy, Room, StoreError};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -50,6 +50,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/hosts", get(list_hosts).post(create_host))
         .route("/api/v1/hosts/{name}", put(update_host).delete(delete_host))
         .route("/api/v1/hosts/{name}/status", get(host_status))
+        .route("/api/v1/hosts/{name}/chain", put(put_host_chain))
+        .route("/api/v1/groups/{name}/chain", put(put_group_chain))
         .route(
             "/api/v1/hosts/{name}/status/error",
             axum::routing::delete(clear_host_error),
@@ -451,6 +453,10 @@ struct HostView {
     last_time_ms: Option<u64>,
     /// What the LINBO client last reported (none before its first report).
     client_status: Option<StatusView>,
+    /// The host's own boot chain (`None`: its group's).
+    chain: Option<BootChain>,
+    /// The boot chain in force: the host's, else its group's.
+    effective_chain: BootChain,
 }
 
 /// A host's client status with the verdict the UI shows.
@@ -487,11 +493,31 @@ fn host_views(st: &AppState) -> ApiResult<Vec<HostView>> {
         .into_iter()
         .map(|g| (g.name.clone(), g))
         .collect();
+    let mut group_chain: BTreeMap<String, BootChain> = BTreeMap::new();
     let mut out = Vec::with_capacity(hosts.len());
     for h in hosts {
         let last = st.store.timeline(h.mac, 1).map_err(ApiError::store)?.pop();
         let client_status = statuses.remove(&h.hostname).map(StatusView::from);
+        let chain = st
+            .store
+            .host_settings(&h.hostname)
+            .map_err(ApiError::store)?
+            .chain;
+        let from_group = match group_chain.get(&h.group) {
+            Some(c) => *c,
+            None => {
+                let c = st
+                    .store
+                    .group_settings(&h.group)
+                    .map_err(ApiError::store)?
+                    .chain;
+                group_chain.insert(h.group.clone(), c);
+                c
+            }
+        };
         out.push(HostView {
+            chain,
+            effective_chain: chain.unwrap_or(from_group),
             group_ready: groups.get(&h.group).is_some_and(|g| g.start_conf.is_some()),
             hostname: h.hostname,
             room: h.room,
@@ -705,6 +731,57 @@ async fn delete_host(
         .remove_host(&name, &actor.audit())
         .map_err(store_error)?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Body of the boot-chain endpoints.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChainReq {
+    /// `"ipxe"`, `"grub"`, or (hosts only) `null` for the group's chain.
+    chain: Option<BootChain>,
+}
+
+/// `PUT /api/v1/hosts/{name}/chain`: the host's first-stage loader
+/// (`{"chain": "grub"}`, `"ipxe"`, or `null` to follow its group).
+async fn put_host_chain(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    b: Bytes,
+) -> ApiResult {
+    let actor = require(&st, &headers, Scope::Admin, true)?;
+    names::hostname(&name).map_err(bad_name)?;
+    let req: ChainReq = body(&b)?;
+    let s = st
+        .store
+        .update_host_settings(&name, &actor.audit(), |s| s.chain = req.chain)
+        .map_err(store_error)?;
+    ok_json(json!({ "chain": s.chain }))
+}
+
+/// `PUT /api/v1/groups/{name}/chain`: the group's first-stage loader
+/// (`{"chain": "grub"}` or `"ipxe"`).
+async fn put_group_chain(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    b: Bytes,
+) -> ApiResult {
+    let actor = require(&st, &headers, Scope::Admin, true)?;
+    names::group(&name).map_err(bad_name)?;
+    let req: ChainReq = body(&b)?;
+    let Some(chain) = req.chain else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_chain",
+            "a group needs a boot chain: ipxe or grub",
+        ));
+    };
+    let s = st
+        .store
+        .update_group_settings(&name, &actor.audit(), |s| s.chain = chain)
+        .map_err(store_error)?;
+    ok_json(json!({ "chain": s.chain }))
 }
 
 /// `GET /api/v1/hosts/{name}/status`: what the host's LINBO client last
@@ -972,7 +1049,8 @@ async fn list_groups(State(st): State<AppState>, headers: HeaderMap) -> ApiResul
         .into_iter()
         .map(|g| {
             let n = hosts.iter().filter(|h| h.group == g.name).count();
-            json!({ "name": g.name, "description": g.description, "has_start_conf": g.start_conf.is_some(), "hosts": n })
+            let chain = st.store.group_settings(&g.name).map(|s| s.chain).unwrap_or_default();
+            json!({ "name": g.name, "description": g.description, "has_start_conf": g.start_conf.is_some(), "hosts": n, "chain": chain })
         })
         .collect();
     ok_json(groups)

@@ -14,6 +14,7 @@ pub mod error;
 pub mod firmware_api;
 pub mod images;
 pub mod import_lm;
+pub mod listen;
 mod metrics;
 pub mod remote_api;
 mod settings_form;

@@ -300,22 +300,19 @@ pub async fn serve(
         .server_config()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     listener.set_nonblocking(true)?;
-    let handle = axum_server::Handle::new();
-    let h = handle.clone();
-    tokio::spawn(async move {
-        stop.await;
-        h.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
-    });
-    axum_server::from_tcp_rustls(
+    let mut server = axum_server::from_tcp_rustls(
         listener,
         axum_server::tls_rustls::RustlsConfig::from_config(cfg),
     )?
-    .handle(handle)
-    .serve(
-        app.layer(axum::middleware::from_fn(secure_cookies))
-            .into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .await
+    .handle(crate::listen::shutdown_handle(stop));
+    // As on plain HTTP ([`crate::listen`]): header names in title case.
+    server.http_builder().http1().title_case_headers(true);
+    server
+        .serve(
+            app.layer(axum::middleware::from_fn(secure_cookies))
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
 }
 
 /// Middleware for the HTTPS side: adds `Secure` to every `Set-Cookie`.

@@ -102,6 +102,7 @@ async fn scripts_per_mac() {
             "pc1",
             HostSettings {
                 boot: Some(BootMode::Local),
+                ..Default::default()
             },
             "t",
         )

@@ -151,3 +151,153 @@ async fn status_in_host_list_host_status_and_dashboard() {
         "{audit:?}"
     );
 }
+
+/// The boot chain per host and group: set through the API (admin, CSRF),
+/// shown in the host and group lists, audited; bad values are refused.
+#[tokio::test]
+async fn boot_chain_per_host_and_group() {
+    let (_d, app, store) = boxed();
+    let (cookie, csrf) = setup(&app).await;
+    let c = [("cookie", cookie.as_str())];
+    let cx = [("cookie", cookie.as_str()), ("x-csrf-token", csrf.as_str())];
+    let (s, j) = call(
+        &app,
+        Method::PUT,
+        "/api/v1/groups/g1",
+        &cx,
+        Some(json!({ "description": "" })),
+    )
+    .await;
+    assert!(s.is_success(), "{j}");
+    add(&store, "r1;pc01;g1;00:00:00:00:00:01;DHCP;;;;;;1");
+    add(&store, "r1;pc02;g1;00:00:00:00:00:02;DHCP;;;;;;1");
+    let chains = |hosts: &Value| -> Vec<(String, Value, Value)> {
+        hosts
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|h| {
+                (
+                    h["hostname"].as_str().unwrap_or("").to_string(),
+                    h["chain"].clone(),
+                    h["effective_chain"].clone(),
+                )
+            })
+            .collect()
+    };
+    let (_, hosts) = call(&app, Method::GET, "/api/v1/hosts", &c, None).await;
+    assert_eq!(
+        chains(&hosts),
+        vec![
+            ("pc01".into(), Value::Null, json!("ipxe")),
+            ("pc02".into(), Value::Null, json!("ipxe"))
+        ]
+    );
+
+    // Without the CSRF token: refused, nothing changes.
+    let (s, _) = call(
+        &app,
+        Method::PUT,
+        "/api/v1/hosts/pc01/chain",
+        &c,
+        Some(json!({ "chain": "grub" })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, j) = call(
+        &app,
+        Method::PUT,
+        "/api/v1/hosts/pc01/chain",
+        &cx,
+        Some(json!({ "chain": "grub" })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{j}");
+    assert_eq!(j["chain"], "grub");
+    // The group on GRUB, pc02 back on iPXE by its own setting.
+    let (s, j) = call(
+        &app,
+        Method::PUT,
+        "/api/v1/groups/g1/chain",
+        &cx,
+        Some(json!({ "chain": "grub" })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{j}");
+    let (s, _) = call(
+        &app,
+        Method::PUT,
+        "/api/v1/hosts/pc02/chain",
+        &cx,
+        Some(json!({ "chain": "ipxe" })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = call(
+        &app,
+        Method::PUT,
+        "/api/v1/hosts/pc01/chain",
+        &cx,
+        Some(json!({ "chain": null })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, hosts) = call(&app, Method::GET, "/api/v1/hosts", &c, None).await;
+    assert_eq!(
+        chains(&hosts),
+        vec![
+            ("pc01".into(), Value::Null, json!("grub")),
+            ("pc02".into(), json!("ipxe"), json!("ipxe"))
+        ]
+    );
+    let (_, groups) = call(&app, Method::GET, "/api/v1/groups", &c, None).await;
+    assert_eq!(groups[0]["chain"], "grub", "{groups}");
+
+    // Bad input: unknown chain, unknown field, a group without a chain,
+    // unknown host — each a clear error, nothing changed.
+    for (uri, body, want) in [
+        (
+            "/api/v1/hosts/pc01/chain",
+            json!({ "chain": "pxelinux" }),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/hosts/pc01/chain",
+            json!({ "chain": "grub", "x": 1 }),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/groups/g1/chain",
+            json!({ "chain": null }),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/hosts/nope/chain",
+            json!({ "chain": "grub" }),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let (s, j) = call(&app, Method::PUT, uri, &cx, Some(body)).await;
+        assert_eq!(s, want, "{uri}: {j}");
+        assert!(
+            j["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{j}"
+        );
+    }
+    assert_eq!(store.host_settings("pc01").expect("settings").chain, None);
+    assert_eq!(
+        store.group_settings("g1").expect("settings").chain,
+        bootbox_store::BootChain::Grub
+    );
+
+    // Every change is in the audit log.
+    let audits = store
+        .recent_events(100)
+        .expect("events")
+        .into_iter()
+        .filter(|e| e.kind == bootbox_store::EventKind::Audit && e.action.ends_with(".settings"))
+        .count();
+    assert_eq!(audits, 4);
+}

@@ -98,6 +98,16 @@ fn mutating() -> Vec<(Method, &'static str, Option<Value>)> {
         ),
         (Method::POST, "/api/v1/hosts", Some(host.clone())),
         (Method::PUT, "/api/v1/hosts/pc1", Some(host)),
+        (
+            Method::PUT,
+            "/api/v1/hosts/pc1/chain",
+            Some(json!({ "chain": "grub" })),
+        ),
+        (
+            Method::PUT,
+            "/api/v1/groups/g1/chain",
+            Some(json!({ "chain": "grub" })),
+        ),
         (Method::DELETE, "/api/v1/hosts/pc1", None),
         (
             Method::POST,

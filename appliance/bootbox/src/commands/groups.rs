@@ -1,7 +1,7 @@
 //! `bootbox groups list|boot`.
 
 use anyhow::{bail, Result};
-use bootbox_store::{GroupSettings, Store};
+use bootbox_store::Store;
 
 use super::actor;
 use super::hosts::boot_mode;
@@ -36,8 +36,16 @@ pub fn run(store: &Store, cmd: GroupsCommand) -> Result<()> {
                 bail!("a group cannot follow itself; use linbo, local, menu or custom");
             }
             let boot = boot_mode(boot)?.unwrap_or_default();
-            store.set_group_settings(&group, GroupSettings { boot }, &actor())?;
+            store.update_group_settings(&group, &actor(), |s| s.boot = boot)?;
             eprintln!("boot mode of group {group} set to {mode:?}");
+            Ok(())
+        }
+        GroupsCommand::Chain { group, chain } => {
+            let Some(chain_value) = chain.chain() else {
+                bail!("a group cannot follow itself; use ipxe or grub");
+            };
+            store.update_group_settings(&group, &actor(), |s| s.chain = chain_value)?;
+            eprintln!("boot chain of group {group} set to {chain:?}");
             Ok(())
         }
     }

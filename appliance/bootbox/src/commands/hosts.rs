@@ -3,7 +3,7 @@
 use anyhow::{bail, Result};
 use bootbox_linbo::devices::{DeviceRecord, ExtraFields, IpAssignment, PxeFlag};
 use bootbox_linbo::MacAddr;
-use bootbox_store::{BootMode, HostSettings, Store};
+use bootbox_store::{BootMode, Store};
 
 use super::actor;
 use crate::cli::{BootArgs, BootModeArg, HostsCommand};
@@ -89,8 +89,14 @@ pub fn run(store: &Store, cmd: HostsCommand) -> Result<()> {
             let mode = boot.mode;
             let boot = boot_mode(boot)?;
             let name = hostname.to_ascii_lowercase();
-            store.set_host_settings(&name, HostSettings { boot }, &actor())?;
+            store.update_host_settings(&name, &actor(), |s| s.boot = boot)?;
             eprintln!("boot mode of {name} set to {mode:?}");
+            Ok(())
+        }
+        HostsCommand::Chain { hostname, chain } => {
+            let name = hostname.to_ascii_lowercase();
+            store.update_host_settings(&name, &actor(), |s| s.chain = chain.chain())?;
+            eprintln!("boot chain of {name} set to {chain:?}");
             Ok(())
         }
         HostsCommand::Rm { hostname } => {

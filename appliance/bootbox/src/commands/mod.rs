@@ -4,6 +4,7 @@
 pub mod central;
 pub mod firmware;
 mod groups;
+pub mod grub;
 pub mod hook;
 mod hosts;
 mod import;
@@ -87,6 +88,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Firmware(cmd) => firmware::run(cmd),
         // No lock: the registry is not used, and the running service may hold it.
         Command::Linbofs(cmd) => linbofs::run(&dir, cmd),
+        Command::Grub(cmd) => grub::run(&dir, cmd),
     }
 }
 
