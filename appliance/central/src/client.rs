@@ -285,14 +285,14 @@ impl BoxClient {
     /// Downloads `name` of `release` into `part`, continuing after the
     /// bytes already there (HTTP `Range`), up to `size` bytes. The file is
     /// hashed as it is written (bytes already on disk first), so no second
-    /// pass is needed. `on_progress` sees the file's length.
+    /// pass is needed. `limit` caps the rate in bytes per second.
     pub async fn download(
         &self,
         release: &str,
         name: &str,
         part: &Path,
         size: u64,
-        mut on_progress: impl FnMut(u64),
+        limit: Option<u64>,
     ) -> Result<Downloaded> {
         let mut have = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
         if have > size {
@@ -338,6 +338,17 @@ impl BoxClient {
                 hasher = Sha256::new();
                 false
             }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                let (_, body) = read_all(resp, 64 << 10)
+                    .await
+                    .unwrap_or((status, Vec::new()));
+                let why =
+                    decode::<serde_json::Value>(status, &body, &format!("download of {name}"))
+                        .err()
+                        .map(|e| e.to_string())
+                        .unwrap_or_default();
+                return Err(Error::Busy(why));
+            }
             s => {
                 let (_, body) = read_all(resp, 64 << 10).await.unwrap_or((s, Vec::new()));
                 return decode::<serde_json::Value>(s, &body, &format!("download of {name}"))
@@ -354,6 +365,7 @@ impl BoxClient {
             .map_err(crate::io(format!("cannot write {}", part.display())))?;
         let mut len = if append { have } else { 0 };
         let mut got = 0u64;
+        let started = std::time::Instant::now();
         let mut body = resp.into_body();
         while let Some(frame) = tokio::time::timeout(IDLE, body.frame())
             .await
@@ -373,7 +385,14 @@ impl BoxClient {
             hasher.update(&data);
             len += data.len() as u64;
             got += data.len() as u64;
-            on_progress(len);
+            // The box's bandwidth limit: read no faster than allowed (TCP
+            // flow control slows the central down accordingly).
+            if let Some(limit) = limit {
+                let wait = crate::policy::pace(limit, got, started.elapsed());
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+            }
         }
         f.sync_all()
             .await

@@ -72,7 +72,7 @@ pub struct BoxStatus {
     pub box_id: String,
     /// Release id.
     pub release: String,
-    /// `downloading`, `verified`, `active`, `rejected` or `failed`.
+    /// `waiting`, `downloading`, `verified`, `active`, `rejected` or `failed`.
     pub state: String,
     /// Reason or detail (e.g. why a file was rejected).
     pub detail: String,

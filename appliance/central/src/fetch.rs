@@ -8,6 +8,7 @@
 //! <data>/central/box.key          the box's ed25519 key (0600, made at enrolment)
 //! <data>/central/central.json     URL, box id, school, pinned central key + fingerprint
 //! <data>/central/state.json       release id active per image
+//! <data>/central/policy.json      transfer/activation windows, bandwidth limit (optional)
 //! <data>/central/downloads/<release>/<file>.part   partial downloads (resumed)
 //! <data>/central/downloads/<release>/<file>        complete and verified
 //! ```
@@ -23,6 +24,7 @@ use crate::keys::{fingerprint, load_or_create, parse_public, public_hex};
 use crate::manifest::{
     box_version_ok, check_file, check_name, verify_file, Manifest, SignedManifest,
 };
+use crate::policy::Policy;
 use crate::server::{EnrolRequest, StatusReport};
 use crate::{io, Error, Result};
 
@@ -110,6 +112,32 @@ impl BoxDir {
                 .map_err(|e| Error::Invalid(format!("central/state.json is damaged: {e}"))),
             Err(_) => Ok(BoxState::default()),
         }
+    }
+
+    /// The box's schedule (defaults: any time, unlimited).
+    pub fn policy(&self) -> Result<Policy> {
+        let path = self.root.join("policy.json");
+        match std::fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map_err(|e| Error::Invalid(format!("{} is damaged: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Policy::default()),
+            Err(e) => Err(Error::Io {
+                what: format!("cannot read {}", path.display()),
+                source: e,
+            }),
+        }
+    }
+
+    /// Replaces the box's schedule (checked first; the old one stays on
+    /// error).
+    pub fn save_policy(&self, p: &Policy) -> Result<()> {
+        p.validate()?;
+        std::fs::create_dir_all(&self.root)
+            .map_err(io(format!("cannot create {}", self.root.display())))?;
+        write_atomic(
+            &self.root.join("policy.json"),
+            &serde_json::to_vec_pretty(p).map_err(|e| Error::Invalid(e.to_string()))?,
+        )
     }
 
     fn save_state(&self, s: &BoxState) -> Result<()> {
@@ -227,6 +255,25 @@ pub enum Outcome {
         /// What activation said.
         detail: String,
     },
+    /// Not fetched now: outside the box's transfer window, or the central
+    /// is at its download cap. Partial files stay and are resumed.
+    Waiting {
+        /// Release id.
+        release: String,
+        /// Why, for the log and the central.
+        reason: String,
+        /// Bytes received in this round.
+        bytes: u64,
+    },
+    /// Downloaded and verified; becomes current in the activation window.
+    Verified {
+        /// Release id.
+        release: String,
+        /// Bytes received in this round.
+        bytes: u64,
+        /// The activation window.
+        window: String,
+    },
     /// Refused (bad signature, wrong file, box too old) or failed
     /// (network, activation); retried next round.
     Refused {
@@ -312,15 +359,61 @@ pub async fn sync(
         }
     }
     let mut state = dir.state()?;
+    let policy = dir.policy()?;
+    let minute = policy.minute_now()?;
     for m in newest.into_values() {
         let id = m.id();
         if state.active.get(&m.image) == Some(&id) {
             out.push(Outcome::Current(id));
             continue;
         }
+        // Outside the transfer window only a release already on disk
+        // goes on (to its activation); the rest waits, partial files kept.
+        let transfer_left = match policy.transfer_window {
+            None => None,
+            Some(w) if w.contains(minute) => Some(w.minutes_left(minute)),
+            Some(_) if fully_downloaded(dir, &m) => None,
+            Some(w) => {
+                let reason = format!("outside the transfer window {w}");
+                report(&client, &id, "waiting", &reason, 0).await;
+                out.push(Outcome::Waiting {
+                    release: id,
+                    reason,
+                    bytes: 0,
+                });
+                continue;
+            }
+        };
         let started = std::time::Instant::now();
-        let (res, bytes, timing) = fetch_release(dir, &client, &m).await;
+        let fetch = fetch_release(dir, &client, &m, policy.limit_bytes_per_sec);
+        let (res, bytes, timing) = match transfer_left {
+            None => fetch.await,
+            Some(mins) => {
+                let until_close = std::time::Duration::from_secs(u64::from(mins) * 60);
+                match tokio::time::timeout(until_close, fetch).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        let reason = "the transfer window closed; resumed in the next one";
+                        report(&client, &id, "waiting", reason, 0).await;
+                        out.push(Outcome::Waiting {
+                            release: id,
+                            reason: reason.into(),
+                            bytes: 0,
+                        });
+                        continue;
+                    }
+                }
+            }
+        };
         let o = match res {
+            Err(Error::Busy(why)) => {
+                report(&client, &id, "waiting", &why, bytes).await;
+                Outcome::Waiting {
+                    release: id,
+                    reason: why,
+                    bytes,
+                }
+            }
             Err(e) => {
                 let _ = timing;
                 let state_word = if matches!(e, Error::File(_) | Error::Manifest(_)) {
@@ -334,6 +427,31 @@ pub async fn sync(
                     release: id,
                     reason: e.to_string(),
                     bytes,
+                }
+            }
+            Ok(_)
+                if policy
+                    .activation_window
+                    .is_some_and(|w| !w.contains(minute)) =>
+            {
+                let window = policy
+                    .activation_window
+                    .map(|w| w.to_string())
+                    .unwrap_or_default();
+                report(
+                    &client,
+                    &id,
+                    "verified",
+                    &format!(
+                        "every file matches the signed manifest; activation in the window {window}"
+                    ),
+                    bytes,
+                )
+                .await;
+                Outcome::Verified {
+                    release: id,
+                    bytes,
+                    window,
                 }
             }
             Ok(folder) => {
@@ -397,10 +515,20 @@ async fn report(c: &BoxClient, release: &str, state: &str, detail: &str, bytes: 
 /// Downloads and verifies every file of `m`. Returns the folder with the
 /// verified files, the bytes received in this call (also on failure) and
 /// how long downloading and verifying took.
+/// Whether every file of `m` is in its download folder, complete (not
+/// checked: [`fetch_release`] verifies them again).
+fn fully_downloaded(dir: &BoxDir, m: &Manifest) -> bool {
+    let folder = dir.download_dir(&m.id());
+    m.files.iter().all(|f| {
+        std::fs::metadata(folder.join(&f.name)).is_ok_and(|md| md.is_file() && md.len() == f.size)
+    })
+}
+
 async fn fetch_release(
     dir: &BoxDir,
     c: &BoxClient,
     m: &Manifest,
+    limit: Option<u64>,
 ) -> (Result<PathBuf>, u64, String) {
     use std::time::{Duration, Instant};
     let (mut dl, mut ver) = (Duration::ZERO, Duration::ZERO);
@@ -430,7 +558,7 @@ async fn fetch_release(
         let part = folder.join(format!("{}.part", f.name));
         report(c, &id, "downloading", &f.name, bytes).await;
         let t = Instant::now();
-        let got = c.download(&id, &f.name, &part, f.size, |_| {}).await;
+        let got = c.download(&id, &f.name, &part, f.size, limit).await;
         dl += t.elapsed();
         let got = match got {
             Ok(d) => d,

@@ -31,6 +31,7 @@ pub mod db;
 pub mod fetch;
 pub mod keys;
 pub mod manifest;
+pub mod policy;
 pub mod publish;
 pub mod server;
 pub mod tls;
@@ -65,6 +66,10 @@ pub enum Error {
     /// A request to the central failed.
     #[error("central: {0}")]
     Http(String),
+    /// The central serves its maximum of concurrent downloads; the box
+    /// tries again in a later round (staggering).
+    #[error("central busy: {0}")]
+    Busy(String),
 }
 
 /// Result with this crate's [`Error`].

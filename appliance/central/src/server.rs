@@ -46,6 +46,49 @@ pub struct Central {
     pub releases: PathBuf,
     /// Nonces of recent box requests.
     pub guard: ReplayGuard,
+    /// Cap on concurrent release downloads.
+    pub downloads: DownloadSlots,
+}
+
+/// The central-side cap on concurrent release downloads: the central's
+/// uplink is shared by every school, so beyond `max` running downloads a
+/// box is told to come back later (503, `Retry-After`) and its next round
+/// resumes where it stopped. This staggers a rollout instead of splitting
+/// the uplink a hundred ways.
+#[derive(Debug, Clone)]
+pub struct DownloadSlots {
+    slots: Arc<tokio::sync::Semaphore>,
+    max: usize,
+}
+
+impl DownloadSlots {
+    /// At most `max` (at least 1) downloads at a time.
+    pub fn new(max: usize) -> Self {
+        let max = max.max(1);
+        Self {
+            slots: Arc::new(tokio::sync::Semaphore::new(max)),
+            max,
+        }
+    }
+
+    /// A slot, held until the download's body is dropped; `None` when all
+    /// are taken.
+    pub fn try_take(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.slots.clone().try_acquire_owned().ok()
+    }
+
+    /// The cap.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+}
+
+impl Default for DownloadSlots {
+    /// Eight downloads: enough to fill a 1 Gbit/s uplink with school links
+    /// of 100+ Mbit/s.
+    fn default() -> Self {
+        Self::new(8)
+    }
 }
 
 /// Request of `POST /central/v1/enrol`.
@@ -94,7 +137,7 @@ pub struct ReleaseList {
 pub struct StatusReport {
     /// Release id.
     pub release: String,
-    /// `downloading`, `verified`, `active`, `rejected`, `failed`.
+    /// `waiting`, `downloading`, `verified`, `active`, `rejected`, `failed`.
     pub state: String,
     /// Reason or detail.
     pub detail: String,
@@ -103,7 +146,14 @@ pub struct StatusReport {
 }
 
 /// States a box may report.
-pub const STATES: &[&str] = &["downloading", "verified", "active", "rejected", "failed"];
+pub const STATES: &[&str] = &[
+    "waiting",
+    "downloading",
+    "verified",
+    "active",
+    "rejected",
+    "failed",
+];
 
 fn err(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Response {
     (
@@ -278,11 +328,34 @@ async fn file(
     if !path.is_file() {
         return err(StatusCode::NOT_FOUND, "not_found", "no such release file");
     }
+    let Some(slot) = c.downloads.try_take() else {
+        let mut r = err(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!(
+                "{} downloads are running (the central's cap); try again later",
+                c.downloads.max()
+            ),
+        );
+        r.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("60"),
+        );
+        return r;
+    };
     match ServeFile::new(&path)
         .oneshot(Request::from_parts(parts, Body::empty()))
         .await
     {
-        Ok(resp) => resp.map(Body::new),
+        // The slot goes with the body: freed when the transfer ends or
+        // the box hangs up.
+        Ok(resp) => resp.map(|b| {
+            use http_body_util::BodyExt;
+            Body::new(b.map_frame(move |f| {
+                let _held = &slot;
+                f
+            }))
+        }),
         Err(e) => internal(e),
     }
 }

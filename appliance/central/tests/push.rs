@@ -7,8 +7,9 @@ use std::sync::Arc;
 use bootbox_central::db::CentralDb;
 use bootbox_central::fetch::{sync, Activate, BoxDir, Outcome};
 use bootbox_central::manifest::Manifest;
+use bootbox_central::policy::{Policy, Window};
 use bootbox_central::publish::{publish, PublishRequest};
-use bootbox_central::server::{router, Central};
+use bootbox_central::server::{router, Central, DownloadSlots};
 
 struct Record(Vec<(String, Vec<u8>)>);
 
@@ -36,6 +37,7 @@ async fn central() -> Setup {
         key: bootbox_firmware::keys::generate().expect("key"),
         releases: root.join("releases"),
         guard: Default::default(),
+        downloads: DownloadSlots::new(1),
     });
     std::fs::create_dir_all(&central.releases).expect("mkdir");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -189,6 +191,113 @@ async fn partial_download_resumes_with_range() {
         "{out:?}"
     );
     assert_eq!(rec.0[0].1, full);
+}
+
+/// A window that is closed now (starts in two hours, one hour long).
+fn closed_window() -> Window {
+    let now = Policy::default().minute_now().expect("now");
+    let at = |m: u16| format!("{:02}:{:02}", (m / 60) % 24, m % 60);
+    format!("{}-{}", at(now + 120), at(now + 180))
+        .parse()
+        .expect("window")
+}
+
+/// The box's schedule and the central's cap: outside the transfer window
+/// nothing is fetched (reported `waiting`); with the central at its cap the
+/// box waits and resumes later; outside the activation window a verified
+/// release waits on disk and becomes current, without a second download,
+/// once the window opens; a bandwidth limit still delivers every byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_cap_and_limit() {
+    let s = central().await;
+    let token = s
+        .central
+        .db
+        .add_school_token("school-c", 60_000)
+        .expect("token");
+    let bx = BoxDir::new(&s.root.join("box"));
+    bx.enrol(&s.url, &token, "0.1.0", None)
+        .await
+        .expect("enrol");
+    publish_v(&s, "1", 400_000, 7);
+    let mut rec = Record(Vec::new());
+    let status = || {
+        s.central
+            .db
+            .statuses()
+            .expect("status")
+            .into_iter()
+            .find(|x| x.release == "win11-1")
+            .map(|x| (x.state, x.detail))
+            .expect("reported")
+    };
+
+    // Nights only, and it is not night: nothing fetched.
+    bx.save_policy(&Policy {
+        transfer_window: Some(closed_window()),
+        ..Default::default()
+    })
+    .expect("policy");
+    let out = sync(&bx, "0.1.0", &mut rec).await.expect("sync");
+    assert!(
+        matches!(&out[0], Outcome::Waiting { reason, bytes: 0, .. } if reason.contains("transfer window")),
+        "{out:?}"
+    );
+    assert_eq!(status().0, "waiting");
+    assert!(!bx.download_dir("win11-1").join("win11.qcow2").exists());
+
+    // The central's only download slot is taken by another box.
+    bx.save_policy(&Policy {
+        activation_window: Some(closed_window()),
+        limit_bytes_per_sec: Some(4_000_000),
+        ..Default::default()
+    })
+    .expect("policy");
+    let slot = s.central.downloads.try_take().expect("free slot");
+    let out = sync(&bx, "0.1.0", &mut rec).await.expect("sync");
+    assert!(
+        matches!(&out[0], Outcome::Waiting { reason, .. } if reason.contains("try again later")),
+        "{out:?}"
+    );
+    assert_eq!(status().0, "waiting");
+    drop(slot);
+
+    // Downloaded at the limit and verified, but not activated outside the window.
+    let out = sync(&bx, "0.1.0", &mut rec).await.expect("sync");
+    assert!(
+        matches!(&out[0], Outcome::Verified { bytes: 400_000, .. }),
+        "{out:?}"
+    );
+    assert!(rec.0.is_empty(), "nothing activated outside the window");
+    let (state, detail) = status();
+    assert_eq!(state, "verified");
+    assert!(detail.contains("activation in the window"), "{detail}");
+    // The slot came back when the body was done.
+    assert!(s.central.downloads.try_take().is_some());
+
+    // The window opens: activated from disk, not downloaded again.
+    bx.save_policy(&Policy {
+        transfer_window: Some(closed_window()),
+        ..Default::default()
+    })
+    .expect("policy");
+    let out = sync(&bx, "0.1.0", &mut rec).await.expect("sync");
+    assert!(
+        matches!(&out[0], Outcome::Activated { bytes: 0, .. }),
+        "{out:?}"
+    );
+    let full = std::fs::read(s.central.releases.join("win11-1/win11.qcow2")).expect("read");
+    assert_eq!(rec.0[0].1, full);
+    assert_eq!(status().0, "active");
+
+    // A damaged policy file is a clear error, not a silent default.
+    std::fs::write(
+        s.root.join("box/central/policy.json"),
+        "{\"transfer_window\": \"nights\"}",
+    )
+    .expect("write");
+    let e = sync(&bx, "0.1.0", &mut rec).await.expect_err("damaged");
+    assert!(e.to_string().contains("policy.json is damaged"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

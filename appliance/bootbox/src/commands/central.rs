@@ -18,8 +18,9 @@ use bootbox_central::db::CentralDb;
 use bootbox_central::fetch::{Activate, BoxDir, Outcome};
 use bootbox_central::keys::{fingerprint, load_or_create, short_fingerprint};
 use bootbox_central::manifest::{is_image_file, Manifest};
+use bootbox_central::policy::{parse_rate, Policy};
 use bootbox_central::publish::{publish, PublishRequest};
-use bootbox_central::server::{router, Central};
+use bootbox_central::server::{router, Central, DownloadSlots};
 use bootbox_store::Store;
 use bootbox_web::images::ImagesCtx;
 use clap::Subcommand;
@@ -49,6 +50,10 @@ pub enum CentralCommand {
         /// Log format on stderr.
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
+        /// Release downloads served at once; further boxes are told to come
+        /// back later (staggering the rollout over the central's uplink).
+        #[arg(long, default_value_t = 8)]
+        max_downloads: usize,
     },
     /// Central role: schools and their one-time enrolment tokens.
     #[command(subcommand)]
@@ -96,6 +101,27 @@ pub enum CentralCommand {
     },
     /// Box: enrolment and active releases.
     Status,
+    /// Box: when releases may be downloaded and activated, and how fast.
+    /// Without options: shows the schedule. Windows are local times
+    /// HH:MM-HH:MM and may wrap midnight; "always" removes one.
+    Policy {
+        /// Downloads only in this window, e.g. 22:00-06:00 (a running
+        /// download stops when it closes and resumes in the next one).
+        #[arg(long, value_name = "HH:MM-HH:MM|always")]
+        transfer_window: Option<String>,
+        /// A verified release becomes current only in this window (the
+        /// school's maintenance window), e.g. 05:00-06:30.
+        #[arg(long, value_name = "HH:MM-HH:MM|always")]
+        activation_window: Option<String>,
+        /// Download limit in bytes per second, e.g. 10M or 500k; "none"
+        /// removes it.
+        #[arg(long, value_name = "RATE|none")]
+        limit: Option<String>,
+        /// IANA time zone of the windows, e.g. Europe/Berlin; "system"
+        /// uses the box's.
+        #[arg(long)]
+        timezone: Option<String>,
+    },
 }
 
 /// `bootbox central school …`.
@@ -147,6 +173,7 @@ pub fn run(dir: &DataDir, cmd: CentralCommand) -> Result<()> {
             https,
             tls_names,
             log_format,
+            max_downloads,
         } => {
             crate::logging::init(log_format);
             if http.is_none() && https.is_none() {
@@ -161,6 +188,7 @@ pub fn run(dir: &DataDir, cmd: CentralCommand) -> Result<()> {
                 key,
                 releases: r.releases,
                 guard: Default::default(),
+                downloads: DownloadSlots::new(max_downloads),
             });
             runtime()?.block_on(async move {
                 let mut tasks = tokio::task::JoinSet::new();
@@ -256,7 +284,70 @@ pub fn run(dir: &DataDir, cmd: CentralCommand) -> Result<()> {
         }
         CentralCommand::Sync { every } => sync(dir, every),
         CentralCommand::Status => status(dir),
+        CentralCommand::Policy {
+            transfer_window,
+            activation_window,
+            limit,
+            timezone,
+        } => policy(dir, transfer_window, activation_window, limit, timezone),
     }
+}
+
+/// `central policy`: shows the box's schedule, or changes the parts given.
+fn policy(
+    dir: &DataDir,
+    transfer: Option<String>,
+    activation: Option<String>,
+    limit: Option<String>,
+    timezone: Option<String>,
+) -> Result<()> {
+    let bx = BoxDir::new(dir.root());
+    let mut p: Policy = bx.policy()?;
+    let changed =
+        transfer.is_some() || activation.is_some() || limit.is_some() || timezone.is_some();
+    let window = |v: &str| -> Result<_> {
+        Ok(match v.trim() {
+            "always" | "any" => None,
+            w => Some(w.parse()?),
+        })
+    };
+    if let Some(v) = transfer {
+        p.transfer_window = window(&v)?;
+    }
+    if let Some(v) = activation {
+        p.activation_window = window(&v)?;
+    }
+    if let Some(v) = limit {
+        p.limit_bytes_per_sec = match v.trim() {
+            "none" | "unlimited" => None,
+            r => Some(parse_rate(r)?),
+        };
+    }
+    if let Some(v) = timezone {
+        p.timezone = match v.trim() {
+            "system" | "" => None,
+            z => Some(z.to_string()),
+        };
+    }
+    if changed {
+        bx.save_policy(&p)?;
+    }
+    let show = |w: Option<bootbox_central::policy::Window>| {
+        w.map(|w| w.to_string()).unwrap_or_else(|| "always".into())
+    };
+    println!("transfer window:   {}", show(p.transfer_window));
+    println!("activation window: {}", show(p.activation_window));
+    println!(
+        "limit:             {}",
+        p.limit_bytes_per_sec
+            .map(|b| format!("{:.1} MB/s", b as f64 / 1e6))
+            .unwrap_or_else(|| "none".into())
+    );
+    println!(
+        "time zone:         {}",
+        p.timezone.as_deref().unwrap_or("system")
+    );
+    Ok(())
 }
 
 fn list(r: &Role) -> Result<()> {
@@ -400,6 +491,18 @@ fn sync(dir: &DataDir, every: Option<u64>) -> Result<()> {
                             refused = true;
                             println!("refused {release} received={bytes}: {reason}")
                         }
+                        Outcome::Waiting {
+                            release,
+                            reason,
+                            bytes,
+                        } => println!("waiting {release} received={bytes}: {reason}"),
+                        Outcome::Verified {
+                            release,
+                            bytes,
+                            window,
+                        } => println!(
+                            "verified {release} received={bytes}: activation in the window {window}"
+                        ),
                     }
                 }
             }
@@ -502,6 +605,18 @@ pub async fn poll(
                         for o in outcomes {
                             match o {
                                 Outcome::Current(_) => {}
+                                Outcome::Waiting {
+                                    release, reason, ..
+                                } => {
+                                    tracing::info!(%release, %reason, "central release waiting")
+                                }
+                                Outcome::Verified {
+                                    release, window, ..
+                                } => tracing::info!(
+                                    %release,
+                                    %window,
+                                    "central release verified; activation in its window"
+                                ),
                                 Outcome::Activated {
                                     release, detail, ..
                                 } => {
