@@ -263,9 +263,22 @@ impl BoxClient {
 
     /// All releases' signed manifests (unverified: the caller verifies).
     pub async fn releases(&self) -> Result<ReleaseList> {
-        let resp = self
-            .signed("GET", "/central/v1/releases", &[], Vec::new())
-            .await?;
+        self.releases_since("", 0).await
+    }
+
+    /// The release list once it differs from `since` (a [`ReleaseList::tag`])
+    /// or after `wait` seconds (at most the central's 25 s), whichever is
+    /// first: the box's long-poll for prompt news of a release.
+    pub async fn releases_since(&self, since: &str, wait: u64) -> Result<ReleaseList> {
+        let path = if since.is_empty() && wait == 0 {
+            "/central/v1/releases".to_string()
+        } else {
+            if !crate::is_sha256(since) {
+                return Err(Error::Invalid(format!("bad release tag {since:?}")));
+            }
+            format!("/central/v1/releases?since={since}&wait={wait}")
+        };
+        let resp = self.signed("GET", &path, &[], Vec::new()).await?;
         let (status, body) = read_all(resp, 16 << 20).await?;
         decode(status, &body, "release list")
     }

@@ -30,6 +30,42 @@ pub struct School {
     pub name: String,
     /// Creation time (ms).
     pub created_ms: u64,
+    /// In the pilot wave: gets releases before the other schools.
+    pub pilot: bool,
+}
+
+/// Which schools a release goes to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Wave {
+    /// Pilot schools only (first wave).
+    Pilot,
+    /// Every school.
+    #[default]
+    All,
+}
+
+impl std::str::FromStr for Wave {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim() {
+            "pilot" => Ok(Self::Pilot),
+            "all" => Ok(Self::All),
+            other => Err(Error::Invalid(format!(
+                "wave {other:?}: expected pilot or all"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Wave {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Pilot => "pilot",
+            Self::All => "all",
+        })
+    }
 }
 
 /// An enrolled box.
@@ -62,6 +98,18 @@ pub struct Release {
     pub version: String,
     /// Publication time (ms).
     pub created_ms: u64,
+    /// Who gets it: the pilot schools first, then all.
+    pub wave: Wave,
+    /// Withdrawn by the central team (a rollback): no box sees it any
+    /// more, so boxes go back to the newest release still out.
+    pub withdrawn: bool,
+}
+
+impl Release {
+    /// Whether boxes of `school` may see and fetch this release.
+    pub fn reaches(&self, school: &School) -> bool {
+        !self.withdrawn && (self.wave == Wave::All || school.pilot)
+    }
 }
 
 /// What a box reported about a release.
@@ -200,6 +248,7 @@ impl CentralDb {
                         School {
                             name: school.into(),
                             created_ms: now,
+                            pilot: false,
                         },
                     )?;
                 }
@@ -287,6 +336,55 @@ impl CentralDb {
                     b.last_seen_ms = now_ms();
                     put(&mut t, id, b)?;
                 }
+            }
+            txn.commit().map_err(dbe)
+        })
+    }
+
+    /// The school `name`.
+    pub fn school(&self, name: &str) -> Result<Option<School>> {
+        self.with(|db| {
+            let txn = db.begin_read().map_err(dbe)?;
+            get(&txn.open_table(SCHOOLS).map_err(dbe)?, name)
+        })
+    }
+
+    /// Puts a school into the pilot wave or takes it out.
+    pub fn set_pilot(&self, name: &str, pilot: bool) -> Result<()> {
+        self.with(|db| {
+            let txn = db.begin_write().map_err(dbe)?;
+            {
+                let mut t = txn.open_table(SCHOOLS).map_err(dbe)?;
+                let Some(mut s) = get(&t, name)? else {
+                    return Err(Error::Invalid(format!("there is no school {name}")));
+                };
+                s.pilot = pilot;
+                put(&mut t, name, s)?;
+            }
+            txn.commit().map_err(dbe)
+        })
+    }
+
+    /// Sets the wave of release `id` (e.g. from the pilot schools to all).
+    pub fn set_wave(&self, id: &str, wave: Wave) -> Result<()> {
+        self.change_release(id, |r| r.wave = wave)
+    }
+
+    /// Withdraws release `id` (central rollback) or puts it back.
+    pub fn set_withdrawn(&self, id: &str, withdrawn: bool) -> Result<()> {
+        self.change_release(id, |r| r.withdrawn = withdrawn)
+    }
+
+    fn change_release(&self, id: &str, change: impl FnOnce(&mut Release)) -> Result<()> {
+        self.with(|db| {
+            let txn = db.begin_write().map_err(dbe)?;
+            {
+                let mut t = txn.open_table(RELEASES).map_err(dbe)?;
+                let Some(mut r) = get(&t, id)? else {
+                    return Err(Error::Invalid(format!("there is no release {id}")));
+                };
+                change(&mut r);
+                put(&mut t, id, r)?;
             }
             txn.commit().map_err(dbe)
         })
@@ -408,9 +506,32 @@ mod tests {
             image: "win11".into(),
             version: "1".into(),
             created_ms: 1,
+            wave: Wave::Pilot,
+            withdrawn: false,
         };
         db.add_release(r.clone()).expect("add");
         assert!(db.add_release(r).is_err(), "ids are unique");
+        // Old records without a wave read as "all"; promotion changes it.
+        assert_eq!(
+            serde_json::from_str::<Release>(r#"{"id":"x"}"#)
+                .expect("old")
+                .wave,
+            Wave::All
+        );
+        db.set_wave("win11-1", Wave::All).expect("promote");
+        assert_eq!(db.releases().expect("list")[0].wave, Wave::All);
+        assert!(db.set_wave("nope", Wave::All).is_err());
+        let pilot = School {
+            pilot: true,
+            ..Default::default()
+        };
+        assert!(db.releases().expect("list")[0].reaches(&School::default()));
+        db.set_withdrawn("win11-1", true).expect("withdraw");
+        assert!(
+            !db.releases().expect("list")[0].reaches(&pilot),
+            "withdrawn reaches no one"
+        );
+        assert!("later".parse::<Wave>().is_err());
         db.put_status(BoxStatus {
             box_id: "box-1".into(),
             release: "win11-1".into(),

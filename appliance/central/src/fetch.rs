@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::client::{central_key, enrol, BoxClient, Endpoint};
 use crate::keys::{fingerprint, load_or_create, parse_public, public_hex};
 use crate::manifest::{
-    box_version_ok, check_file, check_name, verify_file, Manifest, SignedManifest,
+    box_version_ok, check_file, check_name, verify_file, FileEntry, Manifest, SignedManifest,
 };
 use crate::policy::Policy;
 use crate::server::{EnrolRequest, StatusReport};
@@ -291,6 +291,14 @@ pub enum Outcome {
 pub trait Activate {
     /// Makes the release current (the caller's image catalogue).
     fn activate(&mut self, m: &Manifest, dir: &Path) -> std::result::Result<String, String>;
+
+    /// A file the box already holds with exactly `f`'s bytes (e.g. a backup
+    /// of a release it had before, after a central rollback), checked
+    /// against `f`'s size and sha256. It is linked into the download folder
+    /// instead of being fetched again. Default: none.
+    fn local_copy(&mut self, _m: &Manifest, _f: &FileEntry) -> Option<PathBuf> {
+        None
+    }
 }
 
 fn claimed_id(s: &SignedManifest) -> String {
@@ -372,7 +380,8 @@ pub async fn sync(
         let transfer_left = match policy.transfer_window {
             None => None,
             Some(w) if w.contains(minute) => Some(w.minutes_left(minute)),
-            Some(_) if fully_downloaded(dir, &m) => None,
+            // Also when the box holds every file itself (a rollback).
+            Some(_) if fully_downloaded(dir, &m) || take_local_copies(dir, &m, &mut *act) => None,
             Some(w) => {
                 let reason = format!("outside the transfer window {w}");
                 report(&client, &id, "waiting", &reason, 0).await;
@@ -385,7 +394,7 @@ pub async fn sync(
             }
         };
         let started = std::time::Instant::now();
-        let fetch = fetch_release(dir, &client, &m, policy.limit_bytes_per_sec);
+        let fetch = fetch_release(dir, &client, &m, policy.limit_bytes_per_sec, &mut *act);
         let (res, bytes, timing) = match transfer_left {
             None => fetch.await,
             Some(mins) => {
@@ -500,6 +509,31 @@ pub async fn sync(
     Ok(out)
 }
 
+/// Waits up to `max` for the central to announce a change in the releases
+/// this box's school sees (repeated long-polls, box-initiated). `Ok(true)`:
+/// something changed, run a round now. `Ok(false)`: nothing within `max`,
+/// or a central without long-poll (the caller then waits out the rest of
+/// its period).
+pub async fn wait_for_news(dir: &BoxDir, max: std::time::Duration) -> Result<bool> {
+    let (client, _) = dir.client()?;
+    let deadline = tokio::time::Instant::now() + max;
+    let tag = client.releases().await?.tag;
+    if tag.is_empty() {
+        return Ok(false);
+    }
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return Ok(false);
+        }
+        let wait = left.as_secs().clamp(1, crate::server::MAX_WAIT_SECS);
+        let list = client.releases_since(&tag, wait).await?;
+        if list.changed && list.tag != tag {
+            return Ok(true);
+        }
+    }
+}
+
 async fn report(c: &BoxClient, release: &str, state: &str, detail: &str, bytes: u64) {
     let r = StatusReport {
         release: release.to_string(),
@@ -515,6 +549,42 @@ async fn report(c: &BoxClient, release: &str, state: &str, detail: &str, bytes: 
 /// Downloads and verifies every file of `m`. Returns the folder with the
 /// verified files, the bytes received in this call (also on failure) and
 /// how long downloading and verifying took.
+/// Links the box's own copy of `f` (if the activator has one) to `done`
+/// and verifies it. True when `done` now holds `f`'s bytes.
+fn link_local_copy(
+    act: &mut (dyn Activate + Send),
+    m: &Manifest,
+    f: &FileEntry,
+    done: &Path,
+) -> bool {
+    let Some(local) = act.local_copy(m, f) else {
+        return false;
+    };
+    let linked =
+        std::fs::hard_link(&local, done).or_else(|_| std::fs::copy(&local, done).map(|_| ()));
+    if linked.is_ok() && verify_file(f, done).is_ok() {
+        tracing::info!(release = %m.id(), file = %f.name, from = %local.display(), "file taken from the box itself");
+        return true;
+    }
+    let _ = std::fs::remove_file(done);
+    false
+}
+
+/// Outside the transfer window: puts the box's own copies of `m`'s files
+/// into its download folder; true when that completes the release.
+fn take_local_copies(dir: &BoxDir, m: &Manifest, act: &mut (dyn Activate + Send)) -> bool {
+    let folder = dir.download_dir(&m.id());
+    if std::fs::create_dir_all(&folder).is_err() {
+        return false;
+    }
+    tokio::task::block_in_place(|| {
+        m.files.iter().all(|f| {
+            let done = folder.join(&f.name);
+            done.is_file() || link_local_copy(act, m, f, &done)
+        })
+    })
+}
+
 /// Whether every file of `m` is in its download folder, complete (not
 /// checked: [`fetch_release`] verifies them again).
 fn fully_downloaded(dir: &BoxDir, m: &Manifest) -> bool {
@@ -529,6 +599,7 @@ async fn fetch_release(
     c: &BoxClient,
     m: &Manifest,
     limit: Option<u64>,
+    act: &mut (dyn Activate + Send),
 ) -> (Result<PathBuf>, u64, String) {
     use std::time::{Duration, Instant};
     let (mut dl, mut ver) = (Duration::ZERO, Duration::ZERO);
@@ -555,6 +626,11 @@ async fn fetch_release(
             continue;
         }
         let _ = std::fs::remove_file(&done);
+        // Bytes the box already has (checked by the activator) are not
+        // fetched again.
+        if tokio::task::block_in_place(|| link_local_copy(act, m, f, &done)) {
+            continue;
+        }
         let part = folder.join(format!("{}.part", f.name));
         report(c, &id, "downloading", &f.name, bytes).await;
         let t = Instant::now();

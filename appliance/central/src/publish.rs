@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
 
-use crate::db::{CentralDb, Release};
+use crate::db::{CentralDb, Release, Wave};
 use crate::manifest::{check_name, hash_file, FileEntry, Manifest, SignedManifest};
 use crate::{io, now_ms, Error, Result};
 
@@ -29,6 +29,8 @@ pub struct PublishRequest {
     pub notes: String,
     /// Oldest box version that may install it.
     pub min_box_version: String,
+    /// Who gets it first (`Pilot`: pilot schools until it is promoted).
+    pub wave: Wave,
 }
 
 fn sources(src: &Path) -> Result<(String, Vec<PathBuf>)> {
@@ -130,6 +132,8 @@ pub fn publish(
             image: image.clone(),
             version: req.version.clone(),
             created_ms: m.created_ms,
+            wave: req.wave,
+            withdrawn: false,
         })?;
         Ok(signed)
     })();
@@ -169,6 +173,7 @@ mod tests {
             version: "1".into(),
             notes: String::new(),
             min_box_version: "0.1.0".into(),
+            wave: Wave::All,
         };
         let s = publish(&db, &rel, &key, &req).expect("publish");
         let m = s.verify(&key.verifying_key()).expect("verify");

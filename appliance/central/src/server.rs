@@ -13,6 +13,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
@@ -129,6 +130,41 @@ pub struct KeyInfo {
 pub struct ReleaseList {
     /// Signed manifests, oldest first.
     pub releases: Vec<SignedManifest>,
+    /// Names the set of releases this box's school sees; a box passes it
+    /// back as `since` to wait for a change.
+    #[serde(default)]
+    pub tag: String,
+    /// The set differs from `since` (always true without `since`).
+    #[serde(default)]
+    pub changed: bool,
+}
+
+/// Longest a `GET /central/v1/releases?wait=` is held open (below the
+/// box's 30 s answer timeout).
+pub const MAX_WAIT_SECS: u64 = 25;
+
+/// Query of `GET /central/v1/releases`: `since=<tag>&wait=<secs>` holds
+/// the request until the school's releases change or `wait` (at most
+/// [`MAX_WAIT_SECS`]) passes — the box's prompt notification (long-poll),
+/// box-initiated like every request.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ReleaseQuery {
+    since: String,
+    wait: u64,
+}
+
+/// Releases `school` may see, and the tag naming that set.
+fn visible(db: &CentralDb, school: &str) -> crate::Result<(Vec<String>, String)> {
+    let school = db.school(school)?.unwrap_or_default();
+    let ids: Vec<String> = db
+        .releases()?
+        .into_iter()
+        .filter(|r| r.reaches(&school))
+        .map(|r| r.id)
+        .collect();
+    let tag = crate::sha256_hex(ids.join("\n").as_bytes());
+    Ok((ids, tag))
 }
 
 /// Body of `POST /central/v1/status`.
@@ -286,25 +322,47 @@ async fn releases(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<ReleaseQuery>,
 ) -> Response {
-    if let Err(r) = authed(&c, &method, &uri, &headers, b"").await {
-        return r;
-    }
-    let db = c.db.clone();
+    let rec = match authed(&c, &method, &uri, &headers, b"").await {
+        Ok(rec) => rec,
+        Err(r) => return r,
+    };
+    // Long-poll: publishing may happen in another process (the admin CLI),
+    // so the set is re-read once a second; a redb read is cheap.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(q.wait.min(MAX_WAIT_SECS));
+    let ids = loop {
+        let (db, school) = (c.db.clone(), rec.school.clone());
+        let (ids, tag) = match blocking(move || visible(&db, &school)).await {
+            Ok(v) => v,
+            Err(r) => return r,
+        };
+        if q.since.is_empty() || tag != q.since || tokio::time::Instant::now() >= deadline {
+            break (ids, tag);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let (ids, tag) = ids;
+    let changed = tag != q.since;
     let dir = c.releases.clone();
     let list = blocking(move || {
         let mut out = Vec::new();
-        for r in db.releases()? {
-            match read_manifest(&dir, &r.id) {
+        for id in ids {
+            match read_manifest(&dir, &id) {
                 Ok(m) => out.push(m),
-                Err(e) => tracing::warn!(release = %r.id, error = %e, "release not served"),
+                Err(e) => tracing::warn!(release = %id, error = %e, "release not served"),
             }
         }
         Ok(out)
     })
     .await;
     match list {
-        Ok(releases) => Json(ReleaseList { releases }).into_response(),
+        Ok(releases) => Json(ReleaseList {
+            releases,
+            tag,
+            changed,
+        })
+        .into_response(),
         Err(r) => r,
     }
 }
@@ -315,14 +373,31 @@ async fn file(
     req: Request,
 ) -> Response {
     let (parts, _) = req.into_parts();
-    if let Err(r) = authed(&c, &parts.method, &parts.uri, &parts.headers, b"").await {
-        return r;
-    }
+    let rec = match authed(&c, &parts.method, &parts.uri, &parts.headers, b"").await {
+        Ok(rec) => rec,
+        Err(r) => return r,
+    };
     if check_name("release", &id).is_err()
         || check_name("file", &name).is_err()
         || name == MANIFEST_FILE
     {
         return err(StatusCode::NOT_FOUND, "not_found", "no such release file");
+    }
+    // Files of a release not (yet) in this school's wave are not there.
+    let db = c.db.clone();
+    let rid = id.clone();
+    let reaches = blocking(move || {
+        let school = db.school(&rec.school)?.unwrap_or_default();
+        Ok(db
+            .releases()?
+            .iter()
+            .any(|r| r.id == rid && r.reaches(&school)))
+    })
+    .await;
+    match reaches {
+        Ok(true) => {}
+        Ok(false) => return err(StatusCode::NOT_FOUND, "not_found", "no such release file"),
+        Err(r) => return r,
     }
     let path = c.releases.join(&id).join(&name);
     if !path.is_file() {

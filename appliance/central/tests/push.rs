@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bootbox_central::db::CentralDb;
-use bootbox_central::fetch::{sync, Activate, BoxDir, Outcome};
-use bootbox_central::manifest::Manifest;
+use bootbox_central::db::{CentralDb, Wave};
+use bootbox_central::fetch::{sync, wait_for_news, Activate, BoxDir, Outcome};
+use bootbox_central::manifest::{verify_file, FileEntry, Manifest};
 use bootbox_central::policy::{Policy, Window};
 use bootbox_central::publish::{publish, PublishRequest};
 use bootbox_central::server::{router, Central, DownloadSlots};
@@ -70,6 +70,7 @@ fn publish_v(s: &Setup, version: &str, len: usize, seed: u8) {
         version: version.into(),
         notes: format!("release {version}"),
         min_box_version: "0.1.0".into(),
+        wave: Wave::All,
     };
     publish(&s.central.db, &s.central.releases, &s.central.key, &req).expect("publish");
 }
@@ -148,6 +149,7 @@ async fn enrol_fetch_verify_activate_and_refuse_bad_bytes() {
         version: "new".into(),
         notes: String::new(),
         min_box_version: "99.0.0".into(),
+        wave: Wave::All,
     };
     publish(&s.central.db, &s.central.releases, &s.central.key, &req).expect("publish");
     let out = sync(&bx, "0.1.0", &mut rec).await.expect("sync");
@@ -191,6 +193,197 @@ async fn partial_download_resumes_with_range() {
         "{out:?}"
     );
     assert_eq!(rec.0[0].1, full);
+}
+
+/// Rollout waves: a pilot-wave release reaches only pilot schools (the
+/// others neither see it nor can fetch its files) until it is promoted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pilot_wave_first_then_all() {
+    let s = central().await;
+    let mut boxes = Vec::new();
+    for school in ["pilot-school", "other-school"] {
+        let token = s
+            .central
+            .db
+            .add_school_token(school, 60_000)
+            .expect("token");
+        let bx = BoxDir::new(&s.root.join(school));
+        bx.enrol(&s.url, &token, "0.1.0", None)
+            .await
+            .expect("enrol");
+        boxes.push(bx);
+    }
+    s.central.db.set_pilot("pilot-school", true).expect("pilot");
+    assert!(s.central.db.set_pilot("nope", true).is_err());
+    let req = PublishRequest {
+        source: image(&s.root, "p1", 100_000, 4),
+        version: "p1".into(),
+        notes: String::new(),
+        min_box_version: "0.1.0".into(),
+        wave: Wave::Pilot,
+    };
+    publish(&s.central.db, &s.central.releases, &s.central.key, &req).expect("publish");
+    let mut pilot = Record(Vec::new());
+    let mut other = Record(Vec::new());
+    let out = sync(&boxes[0], "0.1.0", &mut pilot).await.expect("sync");
+    assert!(
+        matches!(&out[0], Outcome::Activated { release, .. } if release == "win11-p1"),
+        "{out:?}"
+    );
+    let out = sync(&boxes[1], "0.1.0", &mut other).await.expect("sync");
+    assert!(out.is_empty(), "not in this school's wave yet: {out:?}");
+    // Not by guessing the file name either.
+    let (client, _) = boxes[1].client().expect("client");
+    let part = s.root.join("guess.part");
+    let e = client
+        .download("win11-p1", "win11.qcow2", &part, 100_000, None)
+        .await
+        .expect_err("hidden");
+    assert!(e.to_string().contains("404"), "{e}");
+    s.central
+        .db
+        .set_wave("win11-p1", Wave::All)
+        .expect("promote");
+    let out = sync(&boxes[1], "0.1.0", &mut other).await.expect("sync");
+    assert!(
+        matches!(&out[0], Outcome::Activated { release, .. } if release == "win11-p1"),
+        "{out:?}"
+    );
+    assert_eq!(pilot.0[0].1, other.0[0].1);
+}
+
+/// Prompt notification: a box's long-poll is answered when a release is
+/// published (by another process, as the admin CLI does), and a poll
+/// without news ends unchanged; `wait_for_news` turns that into "go now".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_poll_announces_a_release() {
+    let s = central().await;
+    let token = s
+        .central
+        .db
+        .add_school_token("school-d", 60_000)
+        .expect("token");
+    let bx = BoxDir::new(&s.root.join("box"));
+    bx.enrol(&s.url, &token, "0.1.0", None)
+        .await
+        .expect("enrol");
+    let (client, _) = bx.client().expect("client");
+    let first = client.releases().await.expect("list");
+    assert!(first.releases.is_empty() && first.changed && !first.tag.is_empty());
+    // Nothing new: the poll ends after its wait with changed = false.
+    let quiet = client.releases_since(&first.tag, 1).await.expect("poll");
+    assert!(!quiet.changed && quiet.tag == first.tag, "{quiet:?}");
+    // Published while the box waits: answered with the new set.
+    let waiting = tokio::spawn({
+        let (client, tag) = (client.clone(), first.tag.clone());
+        async move { client.releases_since(&tag, 20).await }
+    });
+    let news = tokio::spawn({
+        let bx = bx.clone();
+        async move { wait_for_news(&bx, std::time::Duration::from_secs(20)).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    publish_v(&s, "1", 1000, 1);
+    let got = waiting.await.expect("join").expect("poll");
+    assert!(got.changed && got.tag != first.tag, "{got:?}");
+    assert_eq!(got.releases.len(), 1);
+    assert!(
+        news.await.expect("join").expect("news"),
+        "wait_for_news saw the release"
+    );
+    assert!(client.releases_since("not-a-tag", 1).await.is_err());
+}
+
+/// An activator that keeps every activated release on disk (as the
+/// catalogue's backups do) and offers those bytes again.
+struct Keep {
+    dir: PathBuf,
+    log: Vec<String>,
+}
+
+impl Activate for Keep {
+    fn activate(&mut self, m: &Manifest, dir: &Path) -> Result<String, String> {
+        let to = self.dir.join(m.id());
+        std::fs::create_dir_all(&to).map_err(|e| e.to_string())?;
+        for f in &m.files {
+            std::fs::copy(dir.join(&f.name), to.join(&f.name)).map_err(|e| e.to_string())?;
+        }
+        self.log.push(m.id());
+        Ok("kept".into())
+    }
+
+    fn local_copy(&mut self, _m: &Manifest, f: &FileEntry) -> Option<PathBuf> {
+        let kept = std::fs::read_dir(&self.dir).ok()?;
+        kept.flatten()
+            .map(|e| e.path().join(&f.name))
+            .find(|p| verify_file(f, p).is_ok())
+    }
+}
+
+/// Central rollback: a withdrawn release disappears for every box; a box
+/// goes back to the newest release still out, taking its bytes from what
+/// it kept (no download), and is then current on it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn withdrawn_release_rolls_boxes_back_from_their_own_copy() {
+    let s = central().await;
+    let token = s
+        .central
+        .db
+        .add_school_token("school-e", 60_000)
+        .expect("token");
+    let bx = BoxDir::new(&s.root.join("box"));
+    bx.enrol(&s.url, &token, "0.1.0", None)
+        .await
+        .expect("enrol");
+    let mut keep = Keep {
+        dir: s.root.join("kept"),
+        log: Vec::new(),
+    };
+    publish_v(&s, "1", 200_000, 1);
+    let out = sync(&bx, "0.1.0", &mut keep).await.expect("sync");
+    assert!(
+        matches!(&out[0], Outcome::Activated { bytes: 200_000, .. }),
+        "{out:?}"
+    );
+    publish_v(&s, "2", 200_000, 2);
+    let out = sync(&bx, "0.1.0", &mut keep).await.expect("sync");
+    assert!(
+        matches!(&out[0], Outcome::Activated { release, .. } if release == "win11-2"),
+        "{out:?}"
+    );
+    // Release 2 is bad: withdrawn on the central.
+    s.central
+        .db
+        .set_withdrawn("win11-2", true)
+        .expect("withdraw");
+    // Even outside the transfer window: no transfer is needed.
+    bx.save_policy(&Policy {
+        transfer_window: Some(closed_window()),
+        ..Default::default()
+    })
+    .expect("policy");
+    let out = sync(&bx, "0.1.0", &mut keep).await.expect("sync");
+    assert!(
+        matches!(&out[0], Outcome::Activated { release, bytes: 0, .. } if release == "win11-1"),
+        "{out:?}"
+    );
+    assert_eq!(keep.log, ["win11-1", "win11-2", "win11-1"]);
+    assert_eq!(bx.state().expect("state").active["win11"], "win11-1");
+    // Its files are gone for boxes too.
+    let (client, _) = bx.client().expect("client");
+    let e = client
+        .download(
+            "win11-2",
+            "win11.qcow2",
+            &s.root.join("x.part"),
+            200_000,
+            None,
+        )
+        .await
+        .expect_err("withdrawn");
+    assert!(e.to_string().contains("404"), "{e}");
+    let out = sync(&bx, "0.1.0", &mut keep).await.expect("sync");
+    assert_eq!(out, vec![Outcome::Current("win11-1".into())]);
 }
 
 /// A window that is closed now (starts in two hours, one hour long).

@@ -14,10 +14,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use bootbox_central::db::CentralDb;
+use bootbox_central::db::{CentralDb, Wave};
 use bootbox_central::fetch::{Activate, BoxDir, Outcome};
 use bootbox_central::keys::{fingerprint, load_or_create, short_fingerprint};
-use bootbox_central::manifest::{is_image_file, Manifest};
+use bootbox_central::manifest::{is_image_file, FileEntry, Manifest};
 use bootbox_central::policy::{parse_rate, Policy};
 use bootbox_central::publish::{publish, PublishRequest};
 use bootbox_central::server::{router, Central, DownloadSlots};
@@ -75,6 +75,25 @@ pub enum CentralCommand {
         /// Oldest box version that may install it.
         #[arg(long, default_value = BOX_VERSION)]
         min_box_version: String,
+        /// Rollout wave: "pilot" (pilot schools only, until `central
+        /// promote`) or "all".
+        #[arg(long, default_value = "all")]
+        wave: Wave,
+    },
+    /// Central role: hand a pilot-wave release to every school.
+    Promote {
+        /// Release id `<base>-<label>`.
+        release: String,
+    },
+    /// Central role: withdraw a release (rollback): boxes go back to the
+    /// newest release still out, from their own backups where they have
+    /// them.
+    Withdraw {
+        /// Release id `<base>-<label>`.
+        release: String,
+        /// Put the release out again instead.
+        #[arg(long)]
+        undo: bool,
     },
     /// Central role: schools, boxes, releases and every box's last report.
     List,
@@ -134,6 +153,14 @@ pub enum SchoolCommand {
         /// Hours the token stays valid.
         #[arg(long, default_value_t = 72)]
         valid_hours: u64,
+    },
+    /// Put a school into the pilot wave (gets pilot releases first).
+    Pilot {
+        /// School name.
+        name: String,
+        /// Take it out of the pilot wave instead.
+        #[arg(long)]
+        off: bool,
     },
 }
 
@@ -244,11 +271,36 @@ pub fn run(dir: &DataDir, cmd: CentralCommand) -> Result<()> {
             println!("{token}");
             Ok(())
         }
+        CentralCommand::School(SchoolCommand::Pilot { name, off }) => {
+            role(dir)?.db.set_pilot(&name, !off)?;
+            eprintln!(
+                "school {name} {} the pilot wave",
+                if off { "left" } else { "is in" }
+            );
+            Ok(())
+        }
+        CentralCommand::Promote { release } => {
+            role(dir)?.db.set_wave(&release, Wave::All)?;
+            eprintln!("release {release} goes to every school now");
+            Ok(())
+        }
+        CentralCommand::Withdraw { release, undo } => {
+            role(dir)?.db.set_withdrawn(&release, !undo)?;
+            if undo {
+                eprintln!("release {release} is out again");
+            } else {
+                eprintln!(
+                    "release {release} withdrawn: boxes go back to the newest release still out"
+                );
+            }
+            Ok(())
+        }
         CentralCommand::Publish {
             source,
             release,
             notes,
             min_box_version,
+            wave,
         } => {
             let r = role(dir)?;
             let key = load_or_create(&r.key_path)?;
@@ -257,6 +309,7 @@ pub fn run(dir: &DataDir, cmd: CentralCommand) -> Result<()> {
                 version: release,
                 notes,
                 min_box_version,
+                wave,
             };
             let signed = publish(&r.db, &r.releases, &key, &req)?;
             let m = signed.verify(&key.verifying_key())?;
@@ -352,7 +405,7 @@ fn policy(
 
 fn list(r: &Role) -> Result<()> {
     for s in r.db.schools()? {
-        println!("school  {}", s.name);
+        println!("school  {}{}", s.name, if s.pilot { "  pilot" } else { "" });
     }
     for b in r.db.boxes()? {
         println!(
@@ -364,7 +417,12 @@ fn list(r: &Role) -> Result<()> {
         );
     }
     for rel in r.db.releases()? {
-        println!("release {}", rel.id);
+        println!(
+            "release {}  wave {}{}",
+            rel.id,
+            rel.wave,
+            if rel.withdrawn { "  withdrawn" } else { "" }
+        );
     }
     for s in r.db.statuses()? {
         println!(
@@ -445,6 +503,24 @@ impl Activate for Catalogue<'_> {
         )
         .map_err(|e| e.to_string())?;
         Ok(message)
+    }
+
+    /// The image's current file or a backup with exactly `f`'s bytes: after
+    /// a central rollback the previous release is still in `backups/`.
+    fn local_copy(&mut self, m: &Manifest, f: &FileEntry) -> Option<PathBuf> {
+        let image_dir = self.images.tree.image_dir(&m.image).ok()?;
+        let mut candidates = vec![image_dir.join(&f.name)];
+        if let Ok(stamps) = std::fs::read_dir(image_dir.join("backups")) {
+            let mut dirs: Vec<PathBuf> = stamps.flatten().map(|e| e.path()).collect();
+            // Newest backup first.
+            dirs.sort();
+            dirs.reverse();
+            candidates.extend(dirs.into_iter().map(|d| d.join(&f.name)));
+        }
+        candidates.into_iter().find(|p| {
+            std::fs::metadata(p).is_ok_and(|md| md.is_file() && md.len() == f.size)
+                && bootbox_central::manifest::verify_file(f, p).is_ok()
+        })
     }
 }
 
@@ -640,9 +716,31 @@ pub async fn poll(
             Ok(None) => wizard_enrolment(&bx, &store, &mut tried).await,
             Err(e) => tracing::warn!(error = %e, "central enrolment unreadable"),
         }
-        tokio::select! {
-            _ = stop.changed() => return Ok(()),
-            () = tokio::time::sleep(Duration::from_secs(secs.max(1))) => {}
+        // Until the next round: the central's long-poll answers at once when
+        // a release is published or promoted; the period is the fallback.
+        let period = Duration::from_secs(secs.max(1));
+        let started = tokio::time::Instant::now();
+        let news = if matches!(bx.config(), Ok(Some(_))) {
+            tokio::select! {
+                _ = stop.changed() => return Ok(()),
+                r = bootbox_central::fetch::wait_for_news(&bx, period) => r,
+            }
+        } else {
+            Ok(false)
+        };
+        let announced = matches!(news, Ok(true));
+        match news {
+            Ok(true) => tracing::info!("central announced new releases"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "central long-poll failed; waiting out the period")
+            }
+        }
+        if !announced {
+            tokio::select! {
+                _ = stop.changed() => return Ok(()),
+                () = tokio::time::sleep_until(started + period) => {}
+            }
         }
     }
 }
