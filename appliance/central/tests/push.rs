@@ -54,6 +54,20 @@ async fn central() -> Setup {
     }
 }
 
+/// A box in `<root>/<dir>` enrolled with a fresh token of `school`.
+async fn enrolled(s: &Setup, school: &str, dir: &str) -> BoxDir {
+    let token = s
+        .central
+        .db
+        .add_school_token(school, 60_000)
+        .expect("token");
+    let bx = BoxDir::new(&s.root.join(dir));
+    bx.enrol(&s.url, &token, "0.1.0", None)
+        .await
+        .expect("enrol");
+    bx
+}
+
 fn image(root: &Path, version: &str, len: usize, seed: u8) -> PathBuf {
     let dir = root.join(format!("src-{version}")).join("win11");
     std::fs::create_dir_all(&dir).expect("mkdir");
@@ -171,15 +185,7 @@ async fn enrol_fetch_verify_activate_and_refuse_bad_bytes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partial_download_resumes_with_range() {
     let s = central().await;
-    let token = s
-        .central
-        .db
-        .add_school_token("school-b", 60_000)
-        .expect("token");
-    let bx = BoxDir::new(&s.root.join("box"));
-    bx.enrol(&s.url, &token, "0.1.0", None)
-        .await
-        .expect("enrol");
+    let bx = enrolled(&s, "school-b", "box").await;
     publish_v(&s, "1", 500_000, 9);
     // As if a previous run was killed after 200 000 bytes.
     let full = std::fs::read(s.central.releases.join("win11-1/win11.qcow2")).expect("read");
@@ -202,16 +208,7 @@ async fn pilot_wave_first_then_all() {
     let s = central().await;
     let mut boxes = Vec::new();
     for school in ["pilot-school", "other-school"] {
-        let token = s
-            .central
-            .db
-            .add_school_token(school, 60_000)
-            .expect("token");
-        let bx = BoxDir::new(&s.root.join(school));
-        bx.enrol(&s.url, &token, "0.1.0", None)
-            .await
-            .expect("enrol");
-        boxes.push(bx);
+        boxes.push(enrolled(&s, school, school).await);
     }
     s.central.db.set_pilot("pilot-school", true).expect("pilot");
     assert!(s.central.db.set_pilot("nope", true).is_err());
@@ -258,15 +255,7 @@ async fn pilot_wave_first_then_all() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_poll_announces_a_release() {
     let s = central().await;
-    let token = s
-        .central
-        .db
-        .add_school_token("school-d", 60_000)
-        .expect("token");
-    let bx = BoxDir::new(&s.root.join("box"));
-    bx.enrol(&s.url, &token, "0.1.0", None)
-        .await
-        .expect("enrol");
+    let bx = enrolled(&s, "school-d", "box").await;
     let (client, _) = bx.client().expect("client");
     let first = client.releases().await.expect("list");
     assert!(first.releases.is_empty() && first.changed && !first.tag.is_empty());
@@ -326,15 +315,7 @@ impl Activate for Keep {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn withdrawn_release_rolls_boxes_back_from_their_own_copy() {
     let s = central().await;
-    let token = s
-        .central
-        .db
-        .add_school_token("school-e", 60_000)
-        .expect("token");
-    let bx = BoxDir::new(&s.root.join("box"));
-    bx.enrol(&s.url, &token, "0.1.0", None)
-        .await
-        .expect("enrol");
+    let bx = enrolled(&s, "school-e", "box").await;
     let mut keep = Keep {
         dir: s.root.join("kept"),
         log: Vec::new(),
@@ -403,15 +384,7 @@ fn closed_window() -> Window {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn windows_cap_and_limit() {
     let s = central().await;
-    let token = s
-        .central
-        .db
-        .add_school_token("school-c", 60_000)
-        .expect("token");
-    let bx = BoxDir::new(&s.root.join("box"));
-    bx.enrol(&s.url, &token, "0.1.0", None)
-        .await
-        .expect("enrol");
+    let bx = enrolled(&s, "school-c", "box").await;
     publish_v(&s, "1", 400_000, 7);
     let mut rec = Record(Vec::new());
     let status = || {
@@ -511,15 +484,7 @@ async fn unsigned_replayed_and_foreign_requests_are_refused() {
     let r = raw("GET /central/v1/releases HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".into())
         .await;
     assert!(r.starts_with("HTTP/1.1 401"), "{r}");
-    let token = s
-        .central
-        .db
-        .add_school_token("school-c", 60_000)
-        .expect("token");
-    let bx = BoxDir::new(&s.root.join("box"));
-    bx.enrol(&s.url, &token, "0.1.0", None)
-        .await
-        .expect("enrol");
+    let bx = enrolled(&s, "school-c", "box").await;
     let (client, _) = bx.client().expect("client");
     let h = bootbox_central::auth::sign(
         &client.key,
